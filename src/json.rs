@@ -1,0 +1,147 @@
+//! JSON in and out: exact decimals and parse errors that name the field path.
+
+use crate::error::{ErrorCode, LevyError};
+use serde::de::DeserializeOwned;
+
+/// Parses `bytes` as `T`; an error names the field path
+/// (`documents[0].items[2].price.amount`) and says what was wrong.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, LevyError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        from_serde(e.into_inner(), path)
+    })?;
+    de.end().map_err(|e| from_serde(e, ".".into()))?;
+    Ok(value)
+}
+
+fn from_serde(err: serde_json::Error, path: String) -> LevyError {
+    use serde_json::error::Category;
+    let path = if path == "." { String::new() } else { path };
+    let full = err.to_string();
+    // serde_json appends " at line L column C"; keep the message itself.
+    let message = full
+        .rsplit_once(" at line ")
+        .map(|(m, _)| m.to_string())
+        .unwrap_or(full);
+    match err.classify() {
+        Category::Syntax | Category::Eof | Category::Io => LevyError::at(
+            ErrorCode::InvalidJson,
+            format!("line {} column {}", err.line(), err.column()),
+            format!("the body is not valid JSON: {message}"),
+        ),
+        Category::Data => {
+            if let Some(field) = message
+                .strip_prefix("missing field `")
+                .and_then(|s| s.strip_suffix('`'))
+            {
+                let full_path = if path.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{path}.{field}")
+                };
+                LevyError::at(
+                    ErrorCode::MissingField,
+                    full_path,
+                    format!("required field `{field}` is missing"),
+                )
+            } else {
+                let code = if message.contains("out of range") {
+                    ErrorCode::AmountOutOfRange
+                } else {
+                    ErrorCode::InvalidField
+                };
+                LevyError::at(code, path, message)
+            }
+        }
+    }
+}
+
+/// Serde adapter for exact decimals as JSON numbers (`#[serde(with = "json::dec")]`).
+///
+/// Only JSON numbers are accepted: a string where an amount belongs is an error, so
+/// `"10"` cannot silently stand in for `10`. Output is the decimal's own digits.
+pub mod dec {
+    use rust_decimal::Decimal;
+    use serde::{de::Error, Deserialize, Deserializer, Serialize, Serializer};
+    use std::str::FromStr;
+
+    pub fn serialize<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::Number::from_str(&value.to_string())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let n = serde_json::Number::deserialize(d)?;
+        from_number(&n).map_err(D::Error::custom)
+    }
+
+    /// The exact decimal of a JSON number's digits.
+    pub fn from_number(n: &serde_json::Number) -> Result<Decimal, String> {
+        let s = n.as_str();
+        let parsed = if s.contains(['e', 'E']) {
+            Decimal::from_scientific(s)
+        } else {
+            Decimal::from_str_exact(s)
+        };
+        parsed.map_err(|_| {
+            format!("number {s} is out of range: amounts need at most 28 significant digits and a magnitude below 7.9e28")
+        })
+    }
+
+    /// `Option<Decimal>` with the same rules.
+    pub mod opt {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+            match value {
+                Some(v) => super::serialize(v, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+            match Option::<serde_json::Number>::deserialize(d)? {
+                Some(n) => from_number(&n).map(Some).map_err(D::Error::custom),
+                None => Ok(None),
+            }
+        }
+    }
+}
+
+/// Serde adapter for identifiers that BigCommerce sends as strings in one API and
+/// integers in another (`class_id: "6"` vs `tax_class_id: 6`): accepted as either,
+/// kept as a string, and written back as an integer when it is one.
+pub mod id_string {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
+        match value.parse::<u64>() {
+            Ok(n) if n.to_string() == value => s.serialize_u64(n),
+            _ => s.serialize_str(value),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(s),
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+            other => Err(D::Error::custom(format!(
+                "invalid type: {}, expected a string or an integer id",
+                kind(&other)
+            ))),
+        }
+    }
+
+    pub(crate) fn kind(v: &serde_json::Value) -> &'static str {
+        match v {
+            serde_json::Value::Null => "null",
+            serde_json::Value::Bool(_) => "boolean",
+            serde_json::Value::Number(_) => "number",
+            serde_json::Value::String(_) => "string",
+            serde_json::Value::Array(_) => "array",
+            serde_json::Value::Object(_) => "object",
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! Zone matching (SPEC section 4.2): postal patterns and an index that finds the zone
+//! for an address without scanning every zone.
+//!
+//! Exact postal codes and subdivisions are hash lookups, ranges a binary search;
+//! only wildcard patterns are scanned, per country. So an account with 50,000
+//! postal-code zones answers as fast as one with ten.
+
+use crate::rules::{Zone, DEFAULT_ZONE_ID};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Upper-case with all white space removed: `sw1a 1aa` -> `SW1A1AA`.
+pub fn normalize_postal(code: &str) -> String {
+    code.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// A request's postal code as matched: normalized, and a US ZIP+4 cut to its ZIP.
+fn request_postal(country: &str, code: &str) -> String {
+    let code = normalize_postal(code);
+    if country == "US" {
+        let b = code.as_bytes();
+        let zip_plus_four = (b.len() == 10 && b[5] == b'-' && digits(&b[..5]) && digits(&b[6..]))
+            || (b.len() == 9 && digits(b));
+        if zip_plus_four {
+            return code[..5].to_string();
+        }
+    }
+    code
+}
+
+fn digits(b: &[u8]) -> bool {
+    b.iter().all(u8::is_ascii_digit)
+}
+
+/// `US-CA` and `CA` are the same subdivision of the US.
+fn normalize_subdivision(country: &str, code: &str) -> String {
+    let code = code.trim().to_ascii_uppercase();
+    match code.strip_prefix(country).and_then(|rest| rest.strip_prefix('-')) {
+        Some(rest) if !rest.is_empty() => rest.to_string(),
+        _ => code,
+    }
+}
+
+/// One entry of a location's `postal_codes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostalPattern {
+    /// Equal after normalization.
+    Exact(String),
+    /// `a...b`: inclusive, between codes of the same length.
+    Range(String, String),
+    /// `*` is one or more characters, `?` exactly one.
+    Wildcard(Vec<char>),
+}
+
+impl PostalPattern {
+    pub fn parse(pattern: &str) -> Result<PostalPattern, String> {
+        let p = normalize_postal(pattern);
+        if p.is_empty() {
+            return Err("empty postal code pattern".into());
+        }
+        if let Some((a, b)) = p.split_once("...") {
+            if a.is_empty() || b.is_empty() || a.len() != b.len() {
+                return Err(format!("range `{pattern}` needs two codes of equal length, as `90001...90099`"));
+            }
+            if a.contains(['*', '?']) || b.contains(['*', '?']) {
+                return Err(format!("range `{pattern}` cannot contain wildcards"));
+            }
+            if a > b {
+                return Err(format!("range `{pattern}` starts after it ends"));
+            }
+            return Ok(PostalPattern::Range(a.into(), b.into()));
+        }
+        if p.contains(['*', '?']) {
+            return Ok(PostalPattern::Wildcard(p.chars().collect()));
+        }
+        Ok(PostalPattern::Exact(p))
+    }
+
+    /// Lower is more specific: exact 0, range 5, wildcard 10 per `*` + 1 per `?`.
+    pub fn score(&self) -> u32 {
+        match self {
+            PostalPattern::Exact(_) => 0,
+            PostalPattern::Range(..) => 5,
+            PostalPattern::Wildcard(p) => p
+                .iter()
+                .map(|c| match c {
+                    '*' => 10,
+                    '?' => 1,
+                    _ => 0,
+                })
+                .sum(),
+        }
+    }
+
+    /// Does the (normalized) code match?
+    pub fn matches(&self, code: &str) -> bool {
+        match self {
+            PostalPattern::Exact(p) => p == code,
+            PostalPattern::Range(a, b) => code.len() == a.len() && a.as_str() <= code && code <= b.as_str(),
+            PostalPattern::Wildcard(p) => {
+                let c: Vec<char> = code.chars().collect();
+                glob(p, &c)
+            }
+        }
+    }
+}
+
+/// Glob match where `*` takes one or more characters and `?` exactly one.
+fn glob(p: &[char], s: &[char]) -> bool {
+    // Classic iterative matcher with one backtrack point; `*` must consume >= 1 char.
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && p[pi] == '*' {
+            // Take exactly one char now; more on backtrack.
+            star = Some((pi, si + 1));
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if let Some((sp, ss)) = star {
+            if ss >= s.len() {
+                return false;
+            }
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    pi == p.len()
+}
+
+/// How specific a match is; lower wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MatchLevel {
+    Postal = 0,
+    Subdivision = 1,
+    Country = 2,
+}
+
+/// Why a zone applies: the answer of zone matching and of the zone check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneMatch {
+    pub zone_id: u64,
+    /// `None` when no zone matched and the default zone applies.
+    pub level: Option<MatchLevel>,
+    /// The postal pattern or subdivision that matched, as configured.
+    pub matched: Option<String>,
+    pub score: u32,
+    pub group_restricted: bool,
+}
+
+impl ZoneMatch {
+    fn default_zone() -> ZoneMatch {
+        ZoneMatch {
+            zone_id: DEFAULT_ZONE_ID,
+            level: None,
+            matched: None,
+            score: 0,
+            group_restricted: false,
+        }
+    }
+
+    /// Precedence key: level, pattern score, restricted before unrestricted, zone id.
+    fn key(&self) -> (Option<MatchLevel>, u32, bool, u64) {
+        (self.level, self.score, !self.group_restricted, self.zone_id)
+    }
+}
+
+/// What one location of one zone demands beyond what the index already checked.
+#[derive(Debug)]
+struct Entry {
+    zone_id: u64,
+    /// Customer groups (as strings, to compare with the request's); empty: everyone.
+    groups: Arc<[String]>,
+    /// Subdivisions the region must be in (normalized); empty: any.
+    subdivisions: Arc<[String]>,
+    level: MatchLevel,
+    score: u32,
+    /// The configured pattern or subdivision list, for the zone check's answer.
+    label: Arc<str>,
+}
+
+impl Entry {
+    fn admits(&self, region: Option<&str>, group: &str) -> bool {
+        let group_ok = self.groups.is_empty() || self.groups.iter().any(|g| g == group);
+        let region_ok = self.subdivisions.is_empty() || region.is_some_and(|r| self.subdivisions.iter().any(|s| s == r));
+        group_ok && region_ok
+    }
+
+    fn to_match(&self) -> ZoneMatch {
+        ZoneMatch {
+            zone_id: self.zone_id,
+            level: Some(self.level),
+            matched: Some(self.label.to_string()),
+            score: self.score,
+            group_restricted: !self.groups.is_empty(),
+        }
+    }
+}
+
+/// Ranges of one country and code length, sorted by start, with the running maximum
+/// of ends so that a lookup walks back only over ranges that can still contain it.
+#[derive(Debug, Default)]
+struct RangeList {
+    ranges: Vec<(String, String, usize)>,
+    max_end: Vec<String>,
+}
+
+/// The index of an account's enabled zones.
+#[derive(Debug, Default)]
+pub struct ZoneIndex {
+    entries: Vec<Entry>,
+    /// `COUNTRY \0 CODE` -> entries with that exact postal code.
+    exact: HashMap<String, Vec<usize>>,
+    /// (country, code length) -> ranges.
+    ranges: HashMap<(String, usize), RangeList>,
+    /// country -> wildcard patterns.
+    wildcards: HashMap<String, Vec<(PostalPattern, usize)>>,
+    /// `COUNTRY \0 SUBDIVISION` -> subdivision-level entries.
+    subdivisions: HashMap<String, Vec<usize>>,
+    /// country -> country-level entries.
+    countries: HashMap<String, Vec<usize>>,
+}
+
+fn key(country: &str, code: &str) -> String {
+    let mut k = String::with_capacity(country.len() + code.len() + 1);
+    k.push_str(country);
+    k.push('\0');
+    k.push_str(code);
+    k
+}
+
+impl ZoneIndex {
+    /// Builds the index; the zones are assumed validated (patterns parse).
+    pub fn build(zones: &[Zone]) -> ZoneIndex {
+        let mut ix = ZoneIndex::default();
+        for zone in zones.iter().filter(|z| z.enabled && z.id != DEFAULT_ZONE_ID) {
+            let targets = &zone.shopper_target_settings;
+            let groups: Arc<[String]> = if targets.customer_groups.is_empty() || targets.customer_groups.contains(&0) {
+                Arc::from(Vec::new())
+            } else {
+                targets.customer_groups.iter().map(|g| g.to_string()).collect()
+            };
+            for loc in &targets.locations {
+                let country = loc.country_code.trim().to_ascii_uppercase();
+                let subs: Arc<[String]> = loc
+                    .subdivision_codes
+                    .iter()
+                    .map(|s| normalize_subdivision(&country, s))
+                    .collect();
+                if !loc.postal_codes.is_empty() {
+                    for raw in &loc.postal_codes {
+                        let Ok(pattern) = PostalPattern::parse(raw) else { continue };
+                        let id = ix.entries.len();
+                        ix.entries.push(Entry {
+                            zone_id: zone.id,
+                            groups: groups.clone(),
+                            subdivisions: subs.clone(),
+                            level: MatchLevel::Postal,
+                            score: pattern.score(),
+                            label: Arc::from(raw.as_str()),
+                        });
+                        match pattern {
+                            PostalPattern::Exact(code) => ix.exact.entry(key(&country, &code)).or_default().push(id),
+                            PostalPattern::Range(a, b) => {
+                                let list = ix.ranges.entry((country.clone(), a.len())).or_default();
+                                list.ranges.push((a, b, id));
+                            }
+                            w @ PostalPattern::Wildcard(_) => ix.wildcards.entry(country.clone()).or_default().push((w, id)),
+                        }
+                    }
+                } else if !subs.is_empty() {
+                    let label: Arc<str> = Arc::from(loc.subdivision_codes.join(","));
+                    for sub in subs.iter() {
+                        let id = ix.entries.len();
+                        ix.entries.push(Entry {
+                            zone_id: zone.id,
+                            groups: groups.clone(),
+                            subdivisions: Arc::from(Vec::new()),
+                            level: MatchLevel::Subdivision,
+                            score: 0,
+                            label: label.clone(),
+                        });
+                        ix.subdivisions.entry(key(&country, sub)).or_default().push(id);
+                    }
+                } else {
+                    let id = ix.entries.len();
+                    ix.entries.push(Entry {
+                        zone_id: zone.id,
+                        groups: groups.clone(),
+                        subdivisions: Arc::from(Vec::new()),
+                        level: MatchLevel::Country,
+                        score: 0,
+                        label: Arc::from(country.as_str()),
+                    });
+                    ix.countries.entry(country.clone()).or_default().push(id);
+                }
+            }
+        }
+        for list in ix.ranges.values_mut() {
+            list.ranges.sort_by(|x, y| x.0.cmp(&y.0));
+            let mut max: Option<String> = None;
+            list.max_end = list
+                .ranges
+                .iter()
+                .map(|(_, end, _)| {
+                    let m = match &max {
+                        Some(m) if m.as_str() >= end.as_str() => m.clone(),
+                        _ => end.clone(),
+                    };
+                    max = Some(m.clone());
+                    m
+                })
+                .collect();
+        }
+        ix
+    }
+
+    /// The zone for an address and customer group; zone 1 when nothing matches.
+    pub fn find(&self, country: Option<&str>, region: Option<&str>, postal: Option<&str>, group: &str) -> ZoneMatch {
+        let mut best: Option<ZoneMatch> = None;
+        let Some(country) = country else {
+            return ZoneMatch::default_zone();
+        };
+        let country = country.trim().to_ascii_uppercase();
+        let region = region
+            .map(|r| normalize_subdivision(&country, r))
+            .filter(|r| !r.is_empty());
+        let group = group.trim();
+        let mut consider = |e: &Entry| {
+            if e.admits(region.as_deref(), group) {
+                let m = e.to_match();
+                if best.as_ref().is_none_or(|b| m.key() < b.key()) {
+                    best = Some(m);
+                }
+            }
+        };
+        if let Some(code) = postal.map(|p| request_postal(&country, p)).filter(|c| !c.is_empty()) {
+            if let Some(ids) = self.exact.get(&key(&country, &code)) {
+                ids.iter().for_each(|&i| consider(&self.entries[i]));
+            }
+            if let Some(list) = self.ranges.get(&(country.clone(), code.len())) {
+                // Ranges starting at or before the code, walking back while one may still reach it.
+                let end = list.ranges.partition_point(|(start, _, _)| start.as_str() <= code.as_str());
+                for i in (0..end).rev() {
+                    if list.max_end[i].as_str() < code.as_str() {
+                        break;
+                    }
+                    let (_, stop, id) = &list.ranges[i];
+                    if code.as_str() <= stop.as_str() {
+                        consider(&self.entries[*id]);
+                    }
+                }
+            }
+            if let Some(patterns) = self.wildcards.get(&country) {
+                for (p, id) in patterns {
+                    if p.matches(&code) {
+                        consider(&self.entries[*id]);
+                    }
+                }
+            }
+        }
+        if let Some(r) = &region {
+            if let Some(ids) = self.subdivisions.get(&key(&country, r)) {
+                ids.iter().for_each(|&i| consider(&self.entries[i]));
+            }
+        }
+        if let Some(ids) = self.countries.get(&country) {
+            ids.iter().for_each(|&i| consider(&self.entries[i]));
+        }
+        best.unwrap_or_else(ZoneMatch::default_zone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(p: &str) -> PostalPattern {
+        PostalPattern::parse(p).unwrap()
+    }
+
+    #[test]
+    fn exact_ignores_case_and_spaces() {
+        assert!(pat("SW1A 1AA").matches(&normalize_postal("sw1a1aa")));
+        assert!(!pat("SW1A 1AA").matches(&normalize_postal("sw1a1ab")));
+    }
+
+    #[test]
+    fn star_is_one_or_more_question_is_exactly_one() {
+        assert!(pat("90*").matches("90210"));
+        assert!(pat("90*").matches("901"));
+        assert!(!pat("90*").matches("90"));
+        assert!(pat("9021?").matches("90210"));
+        assert!(!pat("9021?").matches("902100"));
+        assert!(!pat("9021?").matches("9021"));
+        assert!(pat("*1").matches("90211"));
+        assert!(pat("9*2*0").matches("91220"));
+        assert!(!pat("9*2*0").matches("9220"));
+        assert_eq!(pat("9*2*?").score(), 21);
+    }
+
+    #[test]
+    fn ranges_are_inclusive_and_length_bound() {
+        let r = pat("90001...90099");
+        assert!(r.matches("90001") && r.matches("90099") && r.matches("90050"));
+        assert!(!r.matches("90100") && !r.matches("9005") && !r.matches("900500"));
+        assert!(PostalPattern::parse("1...22").is_err());
+        assert!(PostalPattern::parse("5...1").is_err());
+    }
+
+    #[test]
+    fn zip_plus_four_matches_by_zip() {
+        assert_eq!(request_postal("US", "45891-1234"), "45891");
+        assert_eq!(request_postal("US", "458911234"), "45891");
+        assert_eq!(request_postal("CA", "45891-1234"), "45891-1234");
+    }
+
+    #[test]
+    fn subdivision_accepts_both_spellings() {
+        assert_eq!(normalize_subdivision("US", "us-ca"), "CA");
+        assert_eq!(normalize_subdivision("US", "CA"), "CA");
+    }
+}
