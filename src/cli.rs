@@ -18,6 +18,12 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: the provider API BigCommerce calls (and the admin API).
+    Serve {
+        /// The configuration file [default: $LEVY_CONFIG or ./config.toml].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Compute a quote offline, as /estimate would, from a rules document and a request.
     Estimate {
         /// The rules document (`{"classes", "zones", "rates", "settings"}`).
@@ -42,12 +48,30 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve { config } => serve(config.as_deref()),
         Command::Estimate { rules, request } => {
             let out = estimate(&read(&rules)?, &read(&request)?).map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
             println!("{out}");
             Ok(())
         }
     }
+}
+
+fn serve(config: Option<&Path>) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LEVY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = crate::config::Config::load(config)?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = crate::startup::Application::build(config).await?;
+        println!("levy: public listener on http://{}", app.public_addr());
+        use std::io::Write;
+        std::io::stdout().flush().ok();
+        app.run_until_stopped().await
+    })
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {

@@ -3,12 +3,19 @@
 //! The pure tax engine ([`engine`], [`zones`], [`rounding`], [`rules`]) is usable on
 //! its own; the service wraps it with storage, the provider API and the admin API.
 
+pub mod accounts;
+pub mod api;
 pub mod cli;
+pub mod config;
 pub mod currency;
 pub mod engine;
 pub mod error;
 pub mod json;
+pub mod lifecycle;
+pub mod manage;
 pub mod quote;
 pub mod rounding;
 pub mod rules;
+pub mod startup;
+pub mod store;
 pub mod zones;

@@ -1,0 +1,78 @@
+//! HTTP: the provider API (public listener) and the admin API (admin listener).
+
+pub mod body;
+pub mod provider;
+
+use crate::accounts::Directory;
+use crate::config::Limits;
+use crate::error::{ErrorCode, LevyError};
+use crate::store::group_commit::GroupCommit;
+use crate::store::{Store, StoreError};
+use actix_web::http::header;
+use actix_web::{HttpResponse, ResponseError};
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+/// Everything the handlers share.
+pub struct AppState {
+    /// Accounts and compiled rules; replaced whole on every change.
+    pub directory: ArcSwap<Directory>,
+    pub store: Arc<dyn Store>,
+    pub durability: GroupCommit,
+    pub limits: Limits,
+    /// Serializes account changes (read-modify-write of the directory and the store).
+    pub account_writes: tokio::sync::Mutex<()>,
+}
+
+/// A [`LevyError`] as an HTTP response: `{"error": {"code", "message", "path"?}}`.
+#[derive(Debug)]
+pub struct ApiError(pub LevyError);
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<LevyError> for ApiError {
+    fn from(e: LevyError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError(e.into_client_error())
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        tracing::error!(error = %e, "blocking task failed");
+        ApiError(LevyError::internal())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::from_u16(self.0.code.status()).unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        if self.0.code == ErrorCode::Unauthorized {
+            res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"Levy\", charset=\"UTF-8\""));
+        }
+        res.json(self.0.body())
+    }
+}
+
+/// The JSON answer for paths that do not exist.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError(LevyError::new(ErrorCode::NotFound, "no such endpoint")))
+}
+
+/// A JSON body that is already serialized (stored responses are sent byte for byte).
+pub fn json_bytes(body: String) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(body)
+}

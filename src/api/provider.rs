@@ -1,0 +1,216 @@
+//! The provider API BigCommerce calls: `/estimate`, `/commit`, `/adjust?id=`,
+//! `/void?id=` (wire format: `tax_provider.yml`), and `/healthz`.
+
+use super::{body, json_bytes, ApiError, AppState};
+use crate::accounts::{HostRoute, LiveAccount};
+use crate::config::Limits;
+use crate::engine::{self, Computed};
+use crate::error::{ErrorCode, LevyError};
+use crate::lifecycle::{self, Caller};
+use crate::quote::QuoteRequest;
+use crate::store::QuoteRecord;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use std::sync::Arc;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .service(web::resource("/estimate").route(web::post().to(estimate)).default_service(web::to(method_not_allowed)))
+        .service(web::resource("/commit").route(web::post().to(commit)).default_service(web::to(method_not_allowed)))
+        .service(web::resource("/adjust").route(web::post().to(adjust)).default_service(web::to(method_not_allowed)))
+        .service(web::resource("/void").route(web::post().to(void)).default_service(web::to(method_not_allowed)));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError(LevyError::new(ErrorCode::MethodNotAllowed, "this endpoint takes POST")))
+}
+
+/// The account a request is for, after the checks of SPEC section 2, in their order.
+struct Authorized {
+    live: Arc<LiveAccount>,
+    store_hash: String,
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError(LevyError::new(ErrorCode::Unauthorized, message))
+}
+
+fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError> {
+    let directory = state.directory.load();
+    let (user, password) = basic_credentials(req).ok_or_else(|| unauthorized("HTTP Basic credentials are required"))?;
+    let account_id = directory
+        .authenticate(&user, &password)
+        .ok_or_else(|| unauthorized("the username or password is not valid"))?;
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().host().map(str::to_string))
+        .unwrap_or_default();
+    match directory.route(&host) {
+        HostRoute::UnknownLabel => {
+            return Err(ApiError(LevyError::new(ErrorCode::NotFound, "no account is served under this host name")));
+        }
+        HostRoute::Account(selected) if selected != account_id => {
+            return Err(unauthorized("these credentials are not valid for this host's account"));
+        }
+        _ => {}
+    }
+    let live = directory
+        .get(account_id)
+        .cloned()
+        .ok_or_else(|| unauthorized("the username or password is not valid"))?;
+    let store_hash = req
+        .headers()
+        .get("x-bc-store-hash")
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    let Some(store_hash) = store_hash else {
+        return Err(ApiError(LevyError::at(
+            ErrorCode::MissingStoreHash,
+            "X-Bc-Store-Hash",
+            "the X-Bc-Store-Hash header is required",
+        )));
+    };
+    if !live.account.store_hashes.is_empty() && !live.account.store_hashes.iter().any(|h| h == &store_hash) {
+        return Err(unauthorized("this store is not connected to the account"));
+    }
+    Ok(Authorized { live, store_hash })
+}
+
+fn check_limits(quote: &QuoteRequest, limits: &Limits) -> Result<(), LevyError> {
+    if quote.documents.len() > limits.documents {
+        return Err(LevyError::at(
+            ErrorCode::TooManyLines,
+            "documents",
+            format!("{} documents; at most {} are accepted", quote.documents.len(), limits.documents),
+        ));
+    }
+    for (d, doc) in quote.documents.iter().enumerate() {
+        let lines = doc.items.len() + doc.items.iter().filter(|i| i.wrapping.is_some()).count();
+        if lines > limits.lines_per_document {
+            return Err(LevyError::at(
+                ErrorCode::TooManyLines,
+                format!("documents[{d}].items"),
+                format!("{lines} lines; at most {} per document are accepted", limits.lines_per_document),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads and parses the body and computes the quote for an authorized caller.
+async fn priced(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    auth: Authorized,
+) -> Result<(Authorized, QuoteRequest, Computed), ApiError> {
+    let bytes = body::read(req, payload, state.limits.body_bytes).await?;
+    let quote: QuoteRequest = crate::json::parse(&bytes)?;
+    check_limits(&quote, &state.limits)?;
+    let computed = engine::compute(&auth.live.rules, &quote)?;
+    if let Some(code) = &computed.unknown_taxability_code {
+        tracing::info!(account = %auth.live.account.id, code = %code, "unknown taxability code ignored");
+    }
+    Ok((auth, quote, computed))
+}
+
+async fn estimate(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let auth = authorize(&req, &state)?;
+    let (_, _, computed) = priced(&req, payload, &state, auth).await?;
+    Ok(HttpResponse::Ok().json(&computed.response))
+}
+
+/// Replies with the latest response of a record, once it is durable.
+async fn durable_reply(state: &AppState, record: QuoteRecord) -> Result<HttpResponse, ApiError> {
+    state.durability.durable().await?;
+    let body = record
+        .latest_priced()
+        .and_then(|v| v.response.as_ref())
+        .map(|r| r.get().to_string())
+        .ok_or_else(|| ApiError(LevyError::internal()))?;
+    Ok(json_bytes(body))
+}
+
+async fn commit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let auth = authorize(&req, &state)?;
+    let (auth, quote, computed) = priced(&req, payload, &state, auth).await?;
+    let store = state.store.clone();
+    let record = web::block(move || {
+        let caller = Caller {
+            account: &auth.live.account.id,
+            store_hash: &auth.store_hash,
+        };
+        lifecycle::commit(store.as_ref(), &caller, &quote, &computed.response)
+    })
+    .await??;
+    durable_reply(&state, record).await
+}
+
+/// The `id` query parameter of `/adjust` and `/void`.
+fn quote_id(req: &HttpRequest) -> Result<String, ApiError> {
+    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .map_err(|_| ApiError(LevyError::at(ErrorCode::BadRequest, "id", "the query string cannot be read")))?;
+    query
+        .get("id")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError(LevyError::at(ErrorCode::BadRequest, "id", "the query parameter `id` is required")))
+}
+
+async fn adjust(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    // Authenticate before looking at the query, so that strangers learn nothing.
+    let auth = authorize(&req, &state)?;
+    let id = quote_id(&req)?;
+    let (auth, quote, computed) = priced(&req, payload, &state, auth).await?;
+    let store = state.store.clone();
+    let record = web::block(move || {
+        let caller = Caller {
+            account: &auth.live.account.id,
+            store_hash: &auth.store_hash,
+        };
+        lifecycle::adjust(store.as_ref(), &caller, &id, &quote, &computed.response)
+    })
+    .await??;
+    durable_reply(&state, record).await
+}
+
+async fn void(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let auth = authorize(&req, &state)?;
+    let id = quote_id(&req)?;
+    let store = state.store.clone();
+    let record = web::block(move || {
+        let caller = Caller {
+            account: &auth.live.account.id,
+            store_hash: &auth.store_hash,
+        };
+        lifecycle::void(store.as_ref(), &caller, &id)
+    })
+    .await??;
+    state.durability.durable().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "id": record.id,
+        "status": record.status,
+        "version": record.versions.last().map_or(0, |v| v.version),
+    })))
+}

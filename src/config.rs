@@ -1,0 +1,183 @@
+//! Configuration: `config.toml` (or `LEVY_CONFIG`), then `LEVY_*` environment variables.
+//!
+//! Every key can be set from the environment: `LEVY_DATA_DIR`, `LEVY_LISTEN`,
+//! `LEVY_ADMIN_LISTEN`, `LEVY_ADMIN_TOKEN`, `LEVY_BASE_DOMAINS` (comma-separated), and
+//! nested keys with a double underscore (`LEVY_LIMITS__BODY_BYTES`). Secrets never live
+//! in the file: the admin token comes from the environment or a token file.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Where the embedded store lives.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The public listener BigCommerce calls (`host:port`, port 0 picks one).
+    #[serde(default = "default_listen", deserialize_with = "lenient_string")]
+    pub listen: String,
+    /// The admin listener (SPEC section 9).
+    #[serde(default = "default_admin_listen", deserialize_with = "lenient_string")]
+    pub admin_listen: String,
+    /// The admin bearer token; from `LEVY_ADMIN_TOKEN` only, never the file in production.
+    #[serde(default, deserialize_with = "lenient_opt_string", skip_serializing)]
+    pub admin_token: Option<String>,
+    /// A file holding the admin token. Without a token or a file, a random token is
+    /// generated into `<data_dir>/admin-token` (mode 0600) at the first start.
+    #[serde(default)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Base domains for profile routing (`acme.<base domain>`).
+    #[serde(default, deserialize_with = "comma_list")]
+    pub base_domains: Vec<String>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// HTTP worker threads per listener; defaults to the number of cores.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// sled's page cache, in MiB.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+    /// A demo account created at start when it does not exist yet.
+    #[serde(default)]
+    pub demo: Option<Demo>,
+}
+
+/// Request limits; the defaults fit BigCommerce's largest carts with room to spare.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    #[serde(default = "default_body_bytes")]
+    pub body_bytes: usize,
+    #[serde(default = "default_documents")]
+    pub documents: usize,
+    /// Lines (items and their wrappings) per document.
+    #[serde(default = "default_lines")]
+    pub lines_per_document: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: default_body_bytes(),
+            documents: default_documents(),
+            lines_per_document: default_lines(),
+        }
+    }
+}
+
+/// The demo account of the default configuration, so that `quotes/` answers at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Demo {
+    pub account: String,
+    pub username: String,
+    #[serde(deserialize_with = "lenient_string")]
+    pub password: String,
+    #[serde(default)]
+    pub store_hashes: Vec<String>,
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// A rules document, relative to the config file's directory.
+    pub rules: PathBuf,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:8081".into()
+}
+fn default_cache_mb() -> u64 {
+    64
+}
+fn default_body_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_documents() -> usize {
+    100
+}
+fn default_lines() -> usize {
+    2000
+}
+
+impl Config {
+    /// Loads `path` (when it exists) and the environment on top. Relative paths in the
+    /// file are taken relative to the file's directory.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let explicit = path.map(Path::to_path_buf).or_else(|| std::env::var_os("LEVY_CONFIG").map(PathBuf::from));
+        let path = explicit.clone().unwrap_or_else(|| PathBuf::from("config.toml"));
+        if explicit.is_some() && !path.exists() {
+            anyhow::bail!("config file {} does not exist", path.display());
+        }
+        let mut figment = Figment::new();
+        if path.exists() {
+            figment = figment.merge(Toml::file(&path));
+        }
+        let figment = figment.merge(Env::prefixed("LEVY_").split("__").ignore(&["config", "admin_url", "log"]));
+        let mut config: Config = figment.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if let Some(demo) = &mut config.demo {
+            if demo.rules.is_relative() {
+                demo.rules = base.join(&demo.rules);
+            }
+        }
+        Ok(config)
+    }
+
+    /// A configuration for tests and embedding: everything default, this data directory,
+    /// both listeners on loopback port 0, no demo account.
+    pub fn ephemeral(data_dir: &Path) -> Config {
+        Config {
+            data_dir: data_dir.to_path_buf(),
+            listen: "127.0.0.1:0".into(),
+            admin_listen: "127.0.0.1:0".into(),
+            admin_token: None,
+            admin_token_file: None,
+            base_domains: vec![],
+            limits: Limits::default(),
+            workers: Some(2),
+            cache_mb: 16,
+            demo: None,
+        }
+    }
+}
+
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    lenient_opt_string(d)?.ok_or_else(|| serde::de::Error::custom("expected a string"))
+}
+
+/// Environment values that look like numbers still mean strings here.
+fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum S {
+        Str(String),
+        Int(i64),
+        UInt(u64),
+        Float(f64),
+    }
+    Ok(match Option::<S>::deserialize(d)? {
+        None => None,
+        Some(S::Str(s)) => Some(s),
+        Some(S::Int(i)) => Some(i.to_string()),
+        Some(S::UInt(u)) => Some(u.to_string()),
+        Some(S::Float(f)) => Some(f.to_string()),
+    })
+}
+
+/// `["a", "b"]` in the file, `a,b` in the environment.
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum L {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match L::deserialize(d)? {
+        L::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        L::Many(v) => v,
+    })
+}

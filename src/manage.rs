@@ -1,0 +1,210 @@
+//! Account management: the operations behind the admin API, the demo bootstrap and the
+//! tests. Each change is validated, written durably, and only then swapped into the live
+//! directory, so the next request sees all of it and no request sees part of it.
+
+use crate::accounts::{validate_account_id, Account, Credential, LiveAccount};
+use crate::api::AppState;
+use crate::engine::CompiledRules;
+use crate::error::{ErrorCode, LevyError};
+use crate::rules::RulesDocument;
+use crate::store::StoreError;
+use chrono::Utc;
+use std::sync::Arc;
+
+/// Fields of a new account.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct NewAccount {
+    pub id: String,
+    #[serde(default)]
+    pub store_hashes: Vec<String>,
+    #[serde(default)]
+    pub profiles: Vec<String>,
+}
+
+fn not_found(id: &str) -> LevyError {
+    LevyError::new(ErrorCode::NotFound, format!("no account has id {id}"))
+}
+
+/// Applies `change` to account `id` (or creates it when `change` gets `None`), stores
+/// the result durably and publishes it.
+pub async fn modify<T: Send + 'static>(
+    state: &AppState,
+    id: &str,
+    change: impl FnOnce(Option<&Account>) -> Result<(Option<Account>, T), LevyError>,
+) -> Result<T, LevyError> {
+    let _serial = state.account_writes.lock().await;
+    let directory = state.directory.load_full();
+    let current = directory.get(id).map(|l| &l.account);
+    let (next, out) = change(current)?;
+    let store = state.store.clone();
+    let live = match next {
+        Some(account) => {
+            let rules = Arc::new(CompiledRules::new(account.rules.clone())?);
+            let stored = account.clone();
+            actix_web::web::block(move || store.put_account(&stored))
+                .await
+                .map_err(|_| LevyError::internal())?
+                .map_err(StoreError::into_client_error)?;
+            Some(Arc::new(LiveAccount { account, rules }))
+        }
+        None => {
+            let gone = id.to_string();
+            actix_web::web::block(move || store.delete_account(&gone))
+                .await
+                .map_err(|_| LevyError::internal())?
+                .map_err(StoreError::into_client_error)?;
+            None
+        }
+    };
+    state.durability.durable().await.map_err(StoreError::into_client_error)?;
+    state.directory.store(Arc::new(directory.with(id, live)));
+    Ok(out)
+}
+
+fn check_names(new: &NewAccount, state: &AppState) -> Result<(), LevyError> {
+    validate_account_id(&new.id)?;
+    for (i, p) in new.profiles.iter().enumerate() {
+        let p = p.trim();
+        if p.is_empty() || p.contains(char::is_whitespace) || p.contains('/') {
+            return Err(LevyError::at(ErrorCode::InvalidField, format!("profiles[{i}]"), "a profile is a host name or a label"));
+        }
+        let dir = state.directory.load();
+        if let crate::accounts::HostRoute::Account(owner) = dir.route(p) {
+            if owner != new.id {
+                return Err(LevyError::at(
+                    ErrorCode::Conflict,
+                    format!("profiles[{i}]"),
+                    format!("profile {p} already belongs to another account"),
+                ));
+            }
+        }
+    }
+    for (i, h) in new.store_hashes.iter().enumerate() {
+        if h.trim().is_empty() {
+            return Err(LevyError::at(ErrorCode::InvalidField, format!("store_hashes[{i}]"), "a store hash may not be empty"));
+        }
+    }
+    Ok(())
+}
+
+/// Creates an account with default rules and no credentials.
+pub async fn create_account(state: &AppState, new: NewAccount) -> Result<Account, LevyError> {
+    check_names(&new, state)?;
+    let id = new.id.clone();
+    modify(state, &id, move |current| {
+        if current.is_some() {
+            return Err(LevyError::at(ErrorCode::Conflict, "id", format!("account {} already exists", new.id)));
+        }
+        let account = Account {
+            id: new.id,
+            store_hashes: new.store_hashes,
+            profiles: new.profiles,
+            credentials: vec![],
+            rules: RulesDocument::default().validate()?,
+            created_at: Utc::now(),
+        };
+        Ok((Some(account.clone()), account))
+    })
+    .await
+}
+
+/// Changes an account's store hashes and/or profiles.
+pub async fn update_account(
+    state: &AppState,
+    id: &str,
+    store_hashes: Option<Vec<String>>,
+    profiles: Option<Vec<String>>,
+) -> Result<Account, LevyError> {
+    let current = state.directory.load().get(id).map(|l| l.account.clone()).ok_or_else(|| not_found(id))?;
+    let check = NewAccount {
+        id: id.to_string(),
+        store_hashes: store_hashes.clone().unwrap_or(current.store_hashes),
+        profiles: profiles.clone().unwrap_or(current.profiles),
+    };
+    check_names(&check, state)?;
+    modify(state, id, move |current| {
+        let mut account = current.cloned().ok_or_else(|| not_found(&check.id))?;
+        account.store_hashes = check.store_hashes;
+        account.profiles = check.profiles;
+        Ok((Some(account.clone()), account))
+    })
+    .await
+}
+
+pub async fn delete_account(state: &AppState, id: &str) -> Result<(), LevyError> {
+    modify(state, id, |current| match current {
+        Some(_) => Ok((None, ())),
+        None => Err(not_found(id)),
+    })
+    .await
+}
+
+/// Adds a credential with a generated password; returns (username, password).
+pub async fn add_credential(state: &AppState, id: &str) -> Result<(String, String), LevyError> {
+    let directory = state.directory.load();
+    let (mut credential, mut password) = Credential::generate(id);
+    while directory.username_taken(&credential.username) {
+        (credential, password) = Credential::generate(id);
+    }
+    modify(state, id, move |current| {
+        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let username = credential.username.clone();
+        account.credentials.push(credential);
+        Ok((Some(account), (username, password)))
+    })
+    .await
+}
+
+/// Adds a credential with a known password (the demo account's documented one).
+pub async fn add_known_credential(state: &AppState, id: &str, username: &str, password: &str) -> Result<(), LevyError> {
+    if state.directory.load().username_taken(username) {
+        return Ok(());
+    }
+    let credential = Credential::new(username.to_string(), password);
+    modify(state, id, move |current| {
+        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        account.credentials.push(credential);
+        Ok((Some(account), ()))
+    })
+    .await
+}
+
+/// Revokes one credential.
+pub async fn revoke_credential(state: &AppState, id: &str, username: &str) -> Result<(), LevyError> {
+    modify(state, id, |current| {
+        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let before = account.credentials.len();
+        account.credentials.retain(|c| c.username != username);
+        if account.credentials.len() == before {
+            return Err(LevyError::new(ErrorCode::NotFound, format!("account {id} has no credential {username}")));
+        }
+        Ok((Some(account), ()))
+    })
+    .await
+}
+
+/// Replaces the whole rules document, validated; returns it as stored.
+pub async fn put_rules(state: &AppState, id: &str, rules: RulesDocument) -> Result<RulesDocument, LevyError> {
+    let rules = rules.validate()?;
+    modify(state, id, move |current| {
+        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        account.rules = rules.clone();
+        Ok((Some(account), rules))
+    })
+    .await
+}
+
+/// Changes the rules document with `edit` (zones, rates, classes, settings endpoints).
+pub async fn edit_rules<T: Send + 'static>(
+    state: &AppState,
+    id: &str,
+    edit: impl FnOnce(&mut RulesDocument) -> Result<T, LevyError>,
+) -> Result<T, LevyError> {
+    modify(state, id, move |current| {
+        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let out = edit(&mut account.rules)?;
+        account.rules = std::mem::take(&mut account.rules).validate()?;
+        Ok((Some(account), out))
+    })
+    .await
+}

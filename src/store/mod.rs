@@ -1,0 +1,77 @@
+//! Persistence: accounts and committed quotes with every version.
+//!
+//! [`Store`] is the one storage interface; [`sled_store::SledStore`] is the embedded
+//! default. Calls are blocking and must run off the async executor (`web::block`).
+//! Writes become durable only through [`group_commit::GroupCommit`], which batches
+//! many writers into one flush and fsync.
+
+pub mod group_commit;
+pub mod records;
+pub mod sled_store;
+
+pub use records::{QuoteKind, QuoteRecord, QuoteStatus, QuoteVersion};
+
+use crate::accounts::Account;
+use crate::error::LevyError;
+
+/// A storage failure. Its detail is for the log; clients see an internal error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Backend(String),
+    #[error("a stored record could not be decoded: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Rejected(LevyError),
+}
+
+impl From<LevyError> for StoreError {
+    fn from(e: LevyError) -> Self {
+        StoreError::Rejected(e)
+    }
+}
+
+impl StoreError {
+    /// What the client sees: the rejection itself, or an internal error.
+    pub fn into_client_error(self) -> LevyError {
+        match self {
+            StoreError::Rejected(e) => e,
+            other => {
+                tracing::error!(error = %other, "store failure");
+                LevyError::internal()
+            }
+        }
+    }
+}
+
+/// What a quote update decided.
+pub enum QuoteChange {
+    /// Write this record (a new version, or a new status).
+    Write(QuoteRecord),
+    /// Leave the stored record as it is (an idempotent retry).
+    Keep,
+}
+
+/// Storage of accounts and quotes. Implementations must make each call atomic and
+/// [`Store::update_quote`] serialized per quote.
+pub trait Store: Send + Sync + 'static {
+    fn accounts(&self) -> Result<Vec<Account>, StoreError>;
+    fn put_account(&self, account: &Account) -> Result<(), StoreError>;
+    /// Removes the account and its quotes; false when there was none.
+    fn delete_account(&self, id: &str) -> Result<bool, StoreError>;
+
+    fn quote(&self, account: &str, id: &str) -> Result<Option<QuoteRecord>, StoreError>;
+    /// Reads the quote, lets `change` decide, writes the result; no other update of the
+    /// same quote runs in between. Returns the record as it stands afterwards.
+    fn update_quote(
+        &self,
+        account: &str,
+        id: &str,
+        change: &mut dyn FnMut(Option<&QuoteRecord>) -> Result<QuoteChange, LevyError>,
+    ) -> Result<QuoteRecord, StoreError>;
+    /// Every quote of an account (for reports), in id order.
+    fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError>;
+
+    /// Makes every write that has returned so far durable on disk. Blocking.
+    fn sync(&self) -> Result<(), StoreError>;
+}
