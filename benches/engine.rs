@@ -73,7 +73,9 @@ fn rules(postal_zones: usize) -> CompiledRules {
 fn typical(c: &mut Criterion) {
     let r = rules(0);
     let req = request(3, "90001", true);
-    c.bench_function("typical_quote", |b| b.iter(|| compute(black_box(&r), black_box(&req)).unwrap()));
+    c.bench_function("typical_quote", |b| {
+        b.iter(|| compute(black_box(&r), black_box(&req)).unwrap())
+    });
 }
 
 fn lines(c: &mut Criterion) {
@@ -82,7 +84,9 @@ fn lines(c: &mut Criterion) {
     for n in [1usize, 10, 100, 1000] {
         let req = request(n, "90001", false);
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &req, |b, req| b.iter(|| compute(&r, black_box(req)).unwrap()));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &req, |b, req| {
+            b.iter(|| compute(&r, black_box(req)).unwrap())
+        });
     }
     g.finish();
 }
@@ -94,8 +98,13 @@ fn zones(c: &mut Criterion) {
         // A code in the middle of the configured range: the match is a postal zone.
         let req = request(3, &format!("{:05}", 10000 + n / 2), true);
         let out = compute(&r, &req).unwrap();
-        assert_eq!(out.response.documents[0].items[0].price.sales_tax_summary[0].name, "Local");
-        g.bench_with_input(BenchmarkId::from_parameter(n), &req, |b, req| b.iter(|| compute(&r, black_box(req)).unwrap()));
+        assert_eq!(
+            out.response.documents[0].items[0].price.sales_tax_summary[0].name,
+            "Local"
+        );
+        g.bench_with_input(BenchmarkId::from_parameter(n), &req, |b, req| {
+            b.iter(|| compute(&r, black_box(req)).unwrap())
+        });
     }
     g.finish();
 }

@@ -156,7 +156,8 @@ impl Directory {
             }
         }
         for p in &live.account.profiles {
-            self.by_profile.insert(p.trim().to_ascii_lowercase(), id.clone());
+            self.by_profile
+                .insert(p.trim().to_ascii_lowercase(), id.clone());
         }
         self.accounts.insert(live.account.id.clone(), live);
     }
@@ -232,7 +233,9 @@ impl Directory {
 pub fn host_name(host: &str) -> String {
     let host = host.trim();
     let without_port = if host.starts_with('[') {
-        host.split_once(']').map(|(h, _)| format!("{h}]")).unwrap_or_else(|| host.to_string())
+        host.split_once(']')
+            .map(|(h, _)| format!("{h}]"))
+            .unwrap_or_else(|| host.to_string())
     } else {
         host.rsplit_once(':')
             .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
@@ -246,7 +249,9 @@ pub fn host_name(host: &str) -> String {
 pub fn validate_account_id(id: &str) -> Result<(), LevyError> {
     let ok = !id.is_empty()
         && id.len() <= 63
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !id.starts_with('-')
         && !id.ends_with('-');
     if ok {
@@ -277,7 +282,10 @@ mod tests {
 
     fn dir() -> Directory {
         Directory::build(
-            vec![account("acme", &["acme-prod", "tax.acme.com"], "pw-acme"), account("globex", &[], "pw-globex")],
+            vec![
+                account("acme", &["acme-prod", "tax.acme.com"], "pw-acme"),
+                account("globex", &[], "pw-globex"),
+            ],
             &["tax.example.com".into()],
         )
         .unwrap()
@@ -291,7 +299,11 @@ mod tests {
         assert_eq!(d.authenticate("nobody", "pw-acme"), None);
         let c = Credential::new("u".into(), "secret");
         assert!(!c.hash.contains("secret") && c.hash.len() == 64 && c.salt.len() == 32);
-        assert_ne!(Credential::new("u".into(), "secret").hash, c.hash, "salts differ");
+        assert_ne!(
+            Credential::new("u".into(), "secret").hash,
+            c.hash,
+            "salts differ"
+        );
     }
 
     #[test]
@@ -305,9 +317,18 @@ mod tests {
     fn hosts_route_by_profile_or_label() {
         let d = dir();
         assert_eq!(d.route("tax.acme.com"), HostRoute::Account("acme"));
-        assert_eq!(d.route("ACME.tax.example.com:443"), HostRoute::Account("acme"));
-        assert_eq!(d.route("acme-prod.tax.example.com"), HostRoute::Account("acme"));
-        assert_eq!(d.route("globex.tax.example.com"), HostRoute::Account("globex"));
+        assert_eq!(
+            d.route("ACME.tax.example.com:443"),
+            HostRoute::Account("acme")
+        );
+        assert_eq!(
+            d.route("acme-prod.tax.example.com"),
+            HostRoute::Account("acme")
+        );
+        assert_eq!(
+            d.route("globex.tax.example.com"),
+            HostRoute::Account("globex")
+        );
         assert_eq!(d.route("initech.tax.example.com"), HostRoute::UnknownLabel);
         assert_eq!(d.route("tax.example.com"), HostRoute::Any);
         assert_eq!(d.route("localhost:8080"), HostRoute::Any);

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "levy", version, about = "A tax provider for BigCommerce stores")]
+#[command(
+    name = "levy",
+    version,
+    about = "A tax provider for BigCommerce stores"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -50,7 +54,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::Estimate { rules, request } => {
-            let out = estimate(&read(&rules)?, &read(&request)?).map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
+            let out = estimate(&read(&rules)?, &read(&request)?)
+                .map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
             println!("{out}");
             Ok(())
         }
@@ -60,7 +65,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 fn serve(config: Option<&Path>) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LEVY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("LEVY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -78,7 +84,9 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     use anyhow::Context;
     let mut buf = Vec::new();
     if path == Path::new("-") {
-        std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
     } else {
         buf = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     }

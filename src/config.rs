@@ -107,8 +107,12 @@ impl Config {
     /// Loads `path` (when it exists) and the environment on top. Relative paths in the
     /// file are taken relative to the file's directory.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
-        let explicit = path.map(Path::to_path_buf).or_else(|| std::env::var_os("LEVY_CONFIG").map(PathBuf::from));
-        let path = explicit.clone().unwrap_or_else(|| PathBuf::from("config.toml"));
+        let explicit = path
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("LEVY_CONFIG").map(PathBuf::from));
+        let path = explicit
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("config.toml"));
         if explicit.is_some() && !path.exists() {
             anyhow::bail!("config file {} does not exist", path.display());
         }
@@ -116,9 +120,18 @@ impl Config {
         if path.exists() {
             figment = figment.merge(Toml::file(&path));
         }
-        let figment = figment.merge(Env::prefixed("LEVY_").split("__").ignore(&["config", "admin_url", "log"]));
-        let mut config: Config = figment.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let figment = figment.merge(Env::prefixed("LEVY_").split("__").ignore(&[
+            "config",
+            "admin_url",
+            "log",
+        ]));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         if let Some(demo) = &mut config.demo {
             if demo.rules.is_relative() {
                 demo.rules = base.join(&demo.rules);
@@ -177,7 +190,12 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
         Many(Vec<String>),
     }
     Ok(match L::deserialize(d)? {
-        L::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+        L::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         L::Many(v) => v,
     })
 }

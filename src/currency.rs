@@ -23,7 +23,8 @@ impl Currency {
         if code.len() != 3 {
             return Err(unknown());
         }
-        let iso = iso_currency::Currency::from_code(&code.to_ascii_uppercase()).ok_or_else(unknown)?;
+        let iso =
+            iso_currency::Currency::from_code(&code.to_ascii_uppercase()).ok_or_else(unknown)?;
         let minor_units = iso.exponent().ok_or_else(unknown)? as u32;
         Ok(Currency { iso, minor_units })
     }

@@ -47,7 +47,12 @@ impl CompiledRate {
 
     /// The class's own rate, else the rate of class "0", else none.
     fn fraction_for(&self, class_id: &str) -> Option<Decimal> {
-        let find = |c: &str| self.class_rates.iter().find(|(id, _)| id == c).map(|(_, r)| *r);
+        let find = |c: &str| {
+            self.class_rates
+                .iter()
+                .find(|(id, _)| id == c)
+                .map(|(_, r)| *r)
+        };
         find(class_id).or_else(|| find(DEFAULT_CLASS_ID))
     }
 }
@@ -140,7 +145,9 @@ pub fn transaction_day(value: &str) -> Result<NaiveDate, LevyError> {
     let v = value.trim();
     chrono::DateTime::parse_from_rfc3339(v)
         .map(|d| d.with_timezone(&chrono::Utc).date_naive())
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.date()))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S%.f").map(|d| d.date())
+        })
         .or_else(|_| NaiveDate::parse_from_str(v, "%Y-%m-%d"))
         .map_err(|_| {
             LevyError::at(
@@ -237,7 +244,9 @@ pub fn compute(rules: &CompiledRules, request: &QuoteRequest) -> Result<Computed
     let mut documents = Vec::with_capacity(request.documents.len());
     for (d, doc) in request.documents.iter().enumerate() {
         let address = choose_address(doc, settings.tax_address);
-        let zone = address.map_or(crate::rules::DEFAULT_ZONE_ID, |a| rules.zone_for(a, group).zone_id);
+        let zone = address.map_or(crate::rules::DEFAULT_ZONE_ID, |a| {
+            rules.zone_for(a, group).zone_id
+        });
         let active: Vec<&CompiledRate> = rules
             .rates
             .get(&zone)
@@ -301,14 +310,19 @@ fn compute_document(
             return Err(LevyError::at(
                 ErrorCode::InvalidField,
                 format!("{}.type", pos.path(d)),
-                format!("expected {}, found `{}`", pos.expected(), line.kind.as_str()),
+                format!(
+                    "expected {}, found `{}`",
+                    pos.expected(),
+                    line.kind.as_str()
+                ),
             ));
         }
         let tax = line_tax(line, active, policy).map_err(|_| out_of_range(pos.path(d)))?;
         taxes.push(tax);
     }
     if policy.level == RoundingLevel::PerDocument {
-        spread_document_total(&mut taxes, policy).map_err(|_| out_of_range(format!("documents[{d}]")))?;
+        spread_document_total(&mut taxes, policy)
+            .map_err(|_| out_of_range(format!("documents[{d}]")))?;
     }
 
     let mut priced = Vec::with_capacity(lines.len());
@@ -356,10 +370,17 @@ fn out_of_range(path: String) -> LevyError {
 
 /// A line's rate taxes: rounded per rate, rounded per line, or exact (per document,
 /// finished by [`spread_document_total`]).
-fn line_tax<'r>(line: &LineRequest, active: &[&'r CompiledRate], policy: &Policy) -> Result<LineTax<'r>, Overflow> {
+fn line_tax<'r>(
+    line: &LineRequest,
+    active: &[&'r CompiledRate],
+    policy: &Policy,
+) -> Result<LineTax<'r>, Overflow> {
     let mut parts: Vec<Part<'r>> = Vec::with_capacity(active.len());
     if !line.tax_exempt {
-        let class = line.tax_class.as_ref().map_or(DEFAULT_CLASS_ID, |c| c.class_id.as_str());
+        let class = line
+            .tax_class
+            .as_ref()
+            .map_or(DEFAULT_CLASS_ID, |c| c.class_id.as_str());
         for rate in active {
             if let Some(fraction) = rate.fraction_for(class).filter(|f| !f.is_zero()) {
                 parts.push(Part {
@@ -380,7 +401,9 @@ fn line_tax<'r>(line: &LineRequest, active: &[&'r CompiledRate], policy: &Policy
     // R = prod over priority groups of (1 + sum of the group's fractions) - 1.
     let mut factor = Decimal::ONE;
     for group in groups(&parts) {
-        let sum = parts[group].iter().try_fold(Decimal::ONE, |acc, p| acc.checked_add(p.fraction));
+        let sum = parts[group]
+            .iter()
+            .try_fold(Decimal::ONE, |acc, p| acc.checked_add(p.fraction));
         factor = factor.checked_mul(sum.ok_or(Overflow)?).ok_or(Overflow)?;
     }
     let effective_rate = factor - Decimal::ONE;
@@ -447,7 +470,10 @@ fn spread_document_total(taxes: &mut [LineTax<'_>], policy: &Policy) -> Result<(
     }
     let total = rounding::round(exact_total, policy.dp, policy.mode);
     let exact: Vec<Decimal> = taxes.iter().map(|t| t.total).collect();
-    for (t, share) in taxes.iter_mut().zip(largest_remainder(total, &exact, policy.dp)?) {
+    for (t, share) in taxes
+        .iter_mut()
+        .zip(largest_remainder(total, &exact, policy.dp)?)
+    {
         t.total = share;
         split_over_parts(share, &mut t.parts, policy.dp)?;
     }
@@ -464,7 +490,11 @@ fn out(d: Decimal) -> Decimal {
     }
 }
 
-fn tax_price(rules: &CompiledRules, line: &LineRequest, tax: LineTax<'_>) -> Result<TaxPrice, Overflow> {
+fn tax_price(
+    rules: &CompiledRules,
+    line: &LineRequest,
+    tax: LineTax<'_>,
+) -> Result<TaxPrice, Overflow> {
     let amount = line.price.amount;
     let (inclusive, exclusive) = if line.price.tax_inclusive {
         (amount, amount.checked_sub(tax.total).ok_or(Overflow)?)

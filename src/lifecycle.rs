@@ -3,7 +3,9 @@
 
 use crate::error::{ErrorCode, LevyError};
 use crate::quote::{QuoteRequest, QuoteResponse};
-use crate::store::{QuoteChange, QuoteKind, QuoteRecord, QuoteStatus, QuoteVersion, Store, StoreError};
+use crate::store::{
+    QuoteChange, QuoteKind, QuoteRecord, QuoteStatus, QuoteVersion, Store, StoreError,
+};
 use chrono::Utc;
 use serde_json::value::RawValue;
 
@@ -13,7 +15,12 @@ pub struct Caller<'a> {
     pub store_hash: &'a str,
 }
 
-fn version(record: &QuoteRecord, kind: QuoteKind, request: &QuoteRequest, response: &QuoteResponse) -> QuoteVersion {
+fn version(
+    record: &QuoteRecord,
+    kind: QuoteKind,
+    request: &QuoteRequest,
+    response: &QuoteResponse,
+) -> QuoteVersion {
     let mut response = response.clone();
     response.id = record.id.clone();
     for doc in &mut response.documents {
@@ -32,7 +39,12 @@ fn version(record: &QuoteRecord, kind: QuoteKind, request: &QuoteRequest, respon
 
 /// `POST /commit`: persist a new quote; an identical retry returns what is stored; a
 /// different request for a committed quote is a conflict; a voided quote commits again.
-pub fn commit(store: &dyn Store, caller: &Caller<'_>, request: &QuoteRequest, response: &QuoteResponse) -> Result<QuoteRecord, StoreError> {
+pub fn commit(
+    store: &dyn Store,
+    caller: &Caller<'_>,
+    request: &QuoteRequest,
+    response: &QuoteResponse,
+) -> Result<QuoteRecord, StoreError> {
     store.update_quote(caller.account, &request.id, &mut |current| match current {
         None => {
             let mut record = QuoteRecord {
@@ -123,5 +135,8 @@ pub fn void(store: &dyn Store, caller: &Caller<'_>, id: &str) -> Result<QuoteRec
 }
 
 fn not_found(id: &str) -> LevyError {
-    LevyError::new(ErrorCode::NotFound, format!("no committed quote has id {id}"))
+    LevyError::new(
+        ErrorCode::NotFound,
+        format!("no committed quote has id {id}"),
+    )
 }

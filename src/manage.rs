@@ -56,7 +56,11 @@ pub async fn modify<T: Send + 'static>(
             None
         }
     };
-    state.durability.durable().await.map_err(StoreError::into_client_error)?;
+    state
+        .durability
+        .durable()
+        .await
+        .map_err(StoreError::into_client_error)?;
     state.directory.store(Arc::new(directory.with(id, live)));
     Ok(out)
 }
@@ -66,7 +70,11 @@ fn check_names(new: &NewAccount, state: &AppState) -> Result<(), LevyError> {
     for (i, p) in new.profiles.iter().enumerate() {
         let p = p.trim();
         if p.is_empty() || p.contains(char::is_whitespace) || p.contains('/') {
-            return Err(LevyError::at(ErrorCode::InvalidField, format!("profiles[{i}]"), "a profile is a host name or a label"));
+            return Err(LevyError::at(
+                ErrorCode::InvalidField,
+                format!("profiles[{i}]"),
+                "a profile is a host name or a label",
+            ));
         }
         let dir = state.directory.load();
         if let crate::accounts::HostRoute::Account(owner) = dir.route(p) {
@@ -81,7 +89,11 @@ fn check_names(new: &NewAccount, state: &AppState) -> Result<(), LevyError> {
     }
     for (i, h) in new.store_hashes.iter().enumerate() {
         if h.trim().is_empty() {
-            return Err(LevyError::at(ErrorCode::InvalidField, format!("store_hashes[{i}]"), "a store hash may not be empty"));
+            return Err(LevyError::at(
+                ErrorCode::InvalidField,
+                format!("store_hashes[{i}]"),
+                "a store hash may not be empty",
+            ));
         }
     }
     Ok(())
@@ -93,7 +105,11 @@ pub async fn create_account(state: &AppState, new: NewAccount) -> Result<Account
     let id = new.id.clone();
     modify(state, &id, move |current| {
         if current.is_some() {
-            return Err(LevyError::at(ErrorCode::Conflict, "id", format!("account {} already exists", new.id)));
+            return Err(LevyError::at(
+                ErrorCode::Conflict,
+                "id",
+                format!("account {} already exists", new.id),
+            ));
         }
         let account = Account {
             id: new.id,
@@ -115,7 +131,12 @@ pub async fn update_account(
     store_hashes: Option<Vec<String>>,
     profiles: Option<Vec<String>>,
 ) -> Result<Account, LevyError> {
-    let current = state.directory.load().get(id).map(|l| l.account.clone()).ok_or_else(|| not_found(id))?;
+    let current = state
+        .directory
+        .load()
+        .get(id)
+        .map(|l| l.account.clone())
+        .ok_or_else(|| not_found(id))?;
     let check = NewAccount {
         id: id.to_string(),
         store_hashes: store_hashes.clone().unwrap_or(current.store_hashes),
@@ -156,7 +177,12 @@ pub async fn add_credential(state: &AppState, id: &str) -> Result<(String, Strin
 }
 
 /// Adds a credential with a known password (the demo account's documented one).
-pub async fn add_known_credential(state: &AppState, id: &str, username: &str, password: &str) -> Result<(), LevyError> {
+pub async fn add_known_credential(
+    state: &AppState,
+    id: &str,
+    username: &str,
+    password: &str,
+) -> Result<(), LevyError> {
     if state.directory.load().username_taken(username) {
         return Ok(());
     }
@@ -170,13 +196,20 @@ pub async fn add_known_credential(state: &AppState, id: &str, username: &str, pa
 }
 
 /// Revokes one credential.
-pub async fn revoke_credential(state: &AppState, id: &str, username: &str) -> Result<(), LevyError> {
+pub async fn revoke_credential(
+    state: &AppState,
+    id: &str,
+    username: &str,
+) -> Result<(), LevyError> {
     modify(state, id, |current| {
         let mut account = current.cloned().ok_or_else(|| not_found(id))?;
         let before = account.credentials.len();
         account.credentials.retain(|c| c.username != username);
         if account.credentials.len() == before {
-            return Err(LevyError::new(ErrorCode::NotFound, format!("account {id} has no credential {username}")));
+            return Err(LevyError::new(
+                ErrorCode::NotFound,
+                format!("account {id} has no credential {username}"),
+            ));
         }
         Ok((Some(account), ()))
     })
@@ -184,7 +217,11 @@ pub async fn revoke_credential(state: &AppState, id: &str, username: &str) -> Re
 }
 
 /// Replaces the whole rules document, validated; returns it as stored.
-pub async fn put_rules(state: &AppState, id: &str, rules: RulesDocument) -> Result<RulesDocument, LevyError> {
+pub async fn put_rules(
+    state: &AppState,
+    id: &str,
+    rules: RulesDocument,
+) -> Result<RulesDocument, LevyError> {
     let rules = rules.validate()?;
     modify(state, id, move |current| {
         let mut account = current.cloned().ok_or_else(|| not_found(id))?;

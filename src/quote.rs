@@ -26,7 +26,10 @@ pub struct QuoteRequest {
 pub struct Customer {
     #[serde(deserialize_with = "json::id_string::deserialize")]
     pub customer_id: String,
-    #[serde(default = "default_group", deserialize_with = "json::id_string::deserialize")]
+    #[serde(
+        default = "default_group",
+        deserialize_with = "json::id_string::deserialize"
+    )]
     pub customer_group_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taxability_code: Option<String>,
@@ -85,7 +88,10 @@ pub struct Address {
 impl Address {
     /// The country code when there is one (an empty string is none).
     pub fn country(&self) -> Option<&str> {
-        self.country_code.as_deref().map(str::trim).filter(|c| !c.is_empty())
+        self.country_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
     }
 }
 

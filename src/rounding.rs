@@ -55,7 +55,11 @@ pub fn truncate(x: Decimal, dp: u32) -> Decimal {
 /// Each part is first rounded toward zero; the units still missing (positive or
 /// negative) go one at a time to the parts whose discarded remainder is largest in
 /// that direction; ties go to the earlier part.
-pub fn largest_remainder(total: Decimal, parts: &[Decimal], dp: u32) -> Result<Vec<Decimal>, Overflow> {
+pub fn largest_remainder(
+    total: Decimal,
+    parts: &[Decimal],
+    dp: u32,
+) -> Result<Vec<Decimal>, Overflow> {
     let mut out: Vec<Decimal> = parts.iter().map(|p| truncate(*p, dp)).collect();
     if out.is_empty() {
         return Ok(out);

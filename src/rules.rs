@@ -192,10 +192,16 @@ impl RulesDocument {
         let mut class_ids = HashSet::new();
         for (i, class) in self.classes.iter().enumerate() {
             if class.id.trim().is_empty() {
-                return Err(invalid(format!("classes[{i}].id"), "a class id may not be empty"));
+                return Err(invalid(
+                    format!("classes[{i}].id"),
+                    "a class id may not be empty",
+                ));
             }
             if !class_ids.insert(class.id.clone()) {
-                return Err(invalid(format!("classes[{i}].id"), format!("class id {} appears twice", class.id)));
+                return Err(invalid(
+                    format!("classes[{i}].id"),
+                    format!("class id {} appears twice", class.id),
+                ));
             }
         }
         if !class_ids.contains(DEFAULT_CLASS_ID) {
@@ -217,12 +223,18 @@ impl RulesDocument {
                 return Err(invalid(at("id"), "zone ids start at 1"));
             }
             if !zone_ids.insert(zone.id) {
-                return Err(invalid(at("id"), format!("zone id {} appears twice", zone.id)));
+                return Err(invalid(
+                    at("id"),
+                    format!("zone id {} appears twice", zone.id),
+                ));
             }
             let targets = &zone.shopper_target_settings;
             if zone.id == DEFAULT_ZONE_ID {
                 if !zone.enabled {
-                    return Err(invalid(at("enabled"), "the default zone (1) cannot be disabled"));
+                    return Err(invalid(
+                        at("enabled"),
+                        "the default zone (1) cannot be disabled",
+                    ));
                 }
                 if !targets.locations.is_empty() || !targets.customer_groups.is_empty() {
                     return Err(invalid(
@@ -244,16 +256,23 @@ impl RulesDocument {
                 if cc.len() != 2 || !cc.bytes().all(|b| b.is_ascii_alphabetic()) {
                     return Err(invalid(
                         at("country_code"),
-                        format!("`{}` is not a two-letter ISO 3166-1 country code", loc.country_code),
+                        format!(
+                            "`{}` is not a two-letter ISO 3166-1 country code",
+                            loc.country_code
+                        ),
                     ));
                 }
                 for (k, sub) in loc.subdivision_codes.iter().enumerate() {
                     if sub.trim().is_empty() {
-                        return Err(invalid(format!("{}[{k}]", at("subdivision_codes")), "empty subdivision code"));
+                        return Err(invalid(
+                            format!("{}[{k}]", at("subdivision_codes")),
+                            "empty subdivision code",
+                        ));
                     }
                 }
                 for (k, pattern) in loc.postal_codes.iter().enumerate() {
-                    PostalPattern::parse(pattern).map_err(|m| invalid(format!("{}[{k}]", at("postal_codes")), m))?;
+                    PostalPattern::parse(pattern)
+                        .map_err(|m| invalid(format!("{}[{k}]", at("postal_codes")), m))?;
                 }
             }
             for (j, g) in targets.customer_groups.iter().enumerate() {
@@ -286,43 +305,70 @@ impl RulesDocument {
                 return Err(invalid(at("id"), "rate ids start at 1"));
             }
             if !rate_ids.insert(rate.id) {
-                return Err(invalid(at("id"), format!("rate id {} appears twice", rate.id)));
+                return Err(invalid(
+                    at("id"),
+                    format!("rate id {} appears twice", rate.id),
+                ));
             }
             if !zone_ids.contains(&rate.tax_zone_id) && rate.tax_zone_id != DEFAULT_ZONE_ID {
-                return Err(invalid(at("tax_zone_id"), format!("zone {} does not exist", rate.tax_zone_id)));
+                return Err(invalid(
+                    at("tax_zone_id"),
+                    format!("zone {} does not exist", rate.tax_zone_id),
+                ));
             }
             if rate.name.trim().is_empty() {
-                return Err(invalid(at("name"), "a rate needs a name (it is shown on invoices)"));
+                return Err(invalid(
+                    at("name"),
+                    "a rate needs a name (it is shown on invoices)",
+                ));
             }
             let mut seen = HashSet::new();
             for (j, cr) in rate.class_rates.iter().enumerate() {
                 let at = |f: &str| format!("rates[{i}].class_rates[{j}].{f}");
                 if !class_ids.contains(&cr.tax_class_id) {
-                    return Err(invalid(at("tax_class_id"), format!("tax class {} does not exist", cr.tax_class_id)));
+                    return Err(invalid(
+                        at("tax_class_id"),
+                        format!("tax class {} does not exist", cr.tax_class_id),
+                    ));
                 }
                 if !seen.insert(cr.tax_class_id.clone()) {
-                    return Err(invalid(at("tax_class_id"), format!("tax class {} appears twice", cr.tax_class_id)));
+                    return Err(invalid(
+                        at("tax_class_id"),
+                        format!("tax class {} appears twice", cr.tax_class_id),
+                    ));
                 }
                 if cr.rate.is_sign_negative() && !cr.rate.is_zero() {
                     return Err(invalid(at("rate"), "a rate cannot be negative"));
                 }
                 if cr.rate > max {
-                    return Err(invalid(at("rate"), format!("a rate above {MAX_RATE_PERCENT} % is not accepted")));
+                    return Err(invalid(
+                        at("rate"),
+                        format!("a rate above {MAX_RATE_PERCENT} % is not accepted"),
+                    ));
                 }
             }
             if let (Some(from), Some(to)) = (rate.effective_from, rate.effective_to) {
                 if from >= to {
-                    return Err(invalid(at("effective_to"), "effective_to (exclusive) must come after effective_from"));
+                    return Err(invalid(
+                        at("effective_to"),
+                        "effective_to (exclusive) must come after effective_from",
+                    ));
                 }
             }
         }
         for (code, exemption) in &self.settings.exemptions {
             if code.trim().is_empty() {
-                return Err(invalid("settings.exemptions", "an exemption needs a taxability code"));
+                return Err(invalid(
+                    "settings.exemptions",
+                    "an exemption needs a taxability code",
+                ));
             }
             if let Exemption::Rates(ids) = exemption {
                 if let Some(id) = ids.iter().find(|id| !rate_ids.contains(id)) {
-                    return Err(invalid(format!("settings.exemptions.{code}"), format!("rate {id} does not exist")));
+                    return Err(invalid(
+                        format!("settings.exemptions.{code}"),
+                        format!("rate {id} does not exist"),
+                    ));
                 }
             }
         }
@@ -350,12 +396,18 @@ mod tests {
     #[test]
     fn rejects_what_bigcommerce_rejects() {
         let cases = [
-            (r#"{"zones":[{"id":1,"name":"d","enabled":false}]}"#, "zones[0].enabled"),
+            (
+                r#"{"zones":[{"id":1,"name":"d","enabled":false}]}"#,
+                "zones[0].enabled",
+            ),
             (
                 r#"{"zones":[{"id":1,"name":"d","shopper_target_settings":{"locations":[{"country_code":"US"}]}}]}"#,
                 "zones[0].shopper_target_settings",
             ),
-            (r#"{"zones":[{"id":2,"name":"x"}]}"#, "zones[0].shopper_target_settings.locations"),
+            (
+                r#"{"zones":[{"id":2,"name":"x"}]}"#,
+                "zones[0].shopper_target_settings.locations",
+            ),
             (
                 r#"{"zones":[{"id":2,"name":"x","shopper_target_settings":{"locations":[{"country_code":"USA"}]}}]}"#,
                 "zones[0].shopper_target_settings.locations[0].country_code",
@@ -376,7 +428,10 @@ mod tests {
                 r#"{"rates":[{"id":1,"tax_zone_id":1,"name":"r","class_rates":[],"effective_from":"2024-02-01","effective_to":"2024-01-01"}]}"#,
                 "rates[0].effective_to",
             ),
-            (r#"{"settings":{"exemptions":{"RESALE":[4]}}}"#, "settings.exemptions.RESALE"),
+            (
+                r#"{"settings":{"exemptions":{"RESALE":[4]}}}"#,
+                "settings.exemptions.RESALE",
+            ),
         ];
         for (json, path) in cases {
             let err = doc(json).unwrap_err();

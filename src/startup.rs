@@ -24,7 +24,8 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let store: Arc<dyn Store> = Arc::new(
-            SledStore::open(&config.data_dir, config.cache_mb * 1024 * 1024).map_err(|e| anyhow::anyhow!("{e}"))?,
+            SledStore::open(&config.data_dir, config.cache_mb * 1024 * 1024)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
         let accounts = store.accounts().map_err(|e| anyhow::anyhow!("{e}"))?;
         let directory = Directory::build(accounts, &config.base_domains)
@@ -41,9 +42,12 @@ impl Application {
             bootstrap_demo(&state, demo).await?;
         }
 
-        let workers = config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let listener = TcpListener::bind(&config.listen)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {} (LEVY_LISTEN): {e}", config.listen))?;
+        let workers = config
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let listener = TcpListener::bind(&config.listen).map_err(|e| {
+            anyhow::anyhow!("cannot listen on {} (LEVY_LISTEN): {e}", config.listen)
+        })?;
         let public_addr = listener.local_addr()?;
         let json_limit = config.limits.body_bytes;
         let shared = state.clone();
@@ -79,7 +83,9 @@ impl Application {
         let result = self.public.await;
         self.state.durability.stop();
         let store = self.state.store.clone();
-        web::block(move || store.sync()).await?.map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
+        web::block(move || store.sync())
+            .await?
+            .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
         result?;
         Ok(())
     }
@@ -90,7 +96,8 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
     if state.directory.load().get(&demo.account).is_none() {
         let rules_text = std::fs::read(&demo.rules)
             .map_err(|e| anyhow::anyhow!("demo rules {}: {e}", demo.rules.display()))?;
-        let rules = crate::json::parse(&rules_text).map_err(|e| anyhow::anyhow!("demo rules {}: {e}", demo.rules.display()))?;
+        let rules = crate::json::parse(&rules_text)
+            .map_err(|e| anyhow::anyhow!("demo rules {}: {e}", demo.rules.display()))?;
         manage::create_account(
             state,
             manage::NewAccount {

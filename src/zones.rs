@@ -38,7 +38,10 @@ fn digits(b: &[u8]) -> bool {
 /// `US-CA` and `CA` are the same subdivision of the US.
 fn normalize_subdivision(country: &str, code: &str) -> String {
     let code = code.trim().to_ascii_uppercase();
-    match code.strip_prefix(country).and_then(|rest| rest.strip_prefix('-')) {
+    match code
+        .strip_prefix(country)
+        .and_then(|rest| rest.strip_prefix('-'))
+    {
         Some(rest) if !rest.is_empty() => rest.to_string(),
         _ => code,
     }
@@ -63,7 +66,9 @@ impl PostalPattern {
         }
         if let Some((a, b)) = p.split_once("...") {
             if a.is_empty() || b.is_empty() || a.len() != b.len() {
-                return Err(format!("range `{pattern}` needs two codes of equal length, as `90001...90099`"));
+                return Err(format!(
+                    "range `{pattern}` needs two codes of equal length, as `90001...90099`"
+                ));
             }
             if a.contains(['*', '?']) || b.contains(['*', '?']) {
                 return Err(format!("range `{pattern}` cannot contain wildcards"));
@@ -99,7 +104,9 @@ impl PostalPattern {
     pub fn matches(&self, code: &str) -> bool {
         match self {
             PostalPattern::Exact(p) => p == code,
-            PostalPattern::Range(a, b) => code.len() == a.len() && a.as_str() <= code && code <= b.as_str(),
+            PostalPattern::Range(a, b) => {
+                code.len() == a.len() && a.as_str() <= code && code <= b.as_str()
+            }
             PostalPattern::Wildcard(p) => {
                 let c: Vec<char> = code.chars().collect();
                 glob(p, &c)
@@ -190,7 +197,8 @@ struct Entry {
 impl Entry {
     fn admits(&self, region: Option<&str>, group: &str) -> bool {
         let group_ok = self.groups.is_empty() || self.groups.iter().any(|g| g == group);
-        let region_ok = self.subdivisions.is_empty() || region.is_some_and(|r| self.subdivisions.iter().any(|s| s == r));
+        let region_ok = self.subdivisions.is_empty()
+            || region.is_some_and(|r| self.subdivisions.iter().any(|s| s == r));
         group_ok && region_ok
     }
 
@@ -241,13 +249,21 @@ impl ZoneIndex {
     /// Builds the index; the zones are assumed validated (patterns parse).
     pub fn build(zones: &[Zone]) -> ZoneIndex {
         let mut ix = ZoneIndex::default();
-        for zone in zones.iter().filter(|z| z.enabled && z.id != DEFAULT_ZONE_ID) {
+        for zone in zones
+            .iter()
+            .filter(|z| z.enabled && z.id != DEFAULT_ZONE_ID)
+        {
             let targets = &zone.shopper_target_settings;
-            let groups: Arc<[String]> = if targets.customer_groups.is_empty() || targets.customer_groups.contains(&0) {
-                Arc::from(Vec::new())
-            } else {
-                targets.customer_groups.iter().map(|g| g.to_string()).collect()
-            };
+            let groups: Arc<[String]> =
+                if targets.customer_groups.is_empty() || targets.customer_groups.contains(&0) {
+                    Arc::from(Vec::new())
+                } else {
+                    targets
+                        .customer_groups
+                        .iter()
+                        .map(|g| g.to_string())
+                        .collect()
+                };
             for loc in &targets.locations {
                 let country = loc.country_code.trim().to_ascii_uppercase();
                 let subs: Arc<[String]> = loc
@@ -257,7 +273,9 @@ impl ZoneIndex {
                     .collect();
                 if !loc.postal_codes.is_empty() {
                     for raw in &loc.postal_codes {
-                        let Ok(pattern) = PostalPattern::parse(raw) else { continue };
+                        let Ok(pattern) = PostalPattern::parse(raw) else {
+                            continue;
+                        };
                         let id = ix.entries.len();
                         ix.entries.push(Entry {
                             zone_id: zone.id,
@@ -268,12 +286,18 @@ impl ZoneIndex {
                             label: Arc::from(raw.as_str()),
                         });
                         match pattern {
-                            PostalPattern::Exact(code) => ix.exact.entry(key(&country, &code)).or_default().push(id),
+                            PostalPattern::Exact(code) => {
+                                ix.exact.entry(key(&country, &code)).or_default().push(id)
+                            }
                             PostalPattern::Range(a, b) => {
                                 let list = ix.ranges.entry((country.clone(), a.len())).or_default();
                                 list.ranges.push((a, b, id));
                             }
-                            w @ PostalPattern::Wildcard(_) => ix.wildcards.entry(country.clone()).or_default().push((w, id)),
+                            w @ PostalPattern::Wildcard(_) => ix
+                                .wildcards
+                                .entry(country.clone())
+                                .or_default()
+                                .push((w, id)),
                         }
                     }
                 } else if !subs.is_empty() {
@@ -288,7 +312,10 @@ impl ZoneIndex {
                             score: 0,
                             label: label.clone(),
                         });
-                        ix.subdivisions.entry(key(&country, sub)).or_default().push(id);
+                        ix.subdivisions
+                            .entry(key(&country, sub))
+                            .or_default()
+                            .push(id);
                     }
                 } else {
                     let id = ix.entries.len();
@@ -324,7 +351,13 @@ impl ZoneIndex {
     }
 
     /// The zone for an address and customer group; zone 1 when nothing matches.
-    pub fn find(&self, country: Option<&str>, region: Option<&str>, postal: Option<&str>, group: &str) -> ZoneMatch {
+    pub fn find(
+        &self,
+        country: Option<&str>,
+        region: Option<&str>,
+        postal: Option<&str>,
+        group: &str,
+    ) -> ZoneMatch {
         let mut best: Option<ZoneMatch> = None;
         let Some(country) = country else {
             return ZoneMatch::default_zone();
@@ -342,13 +375,18 @@ impl ZoneIndex {
                 }
             }
         };
-        if let Some(code) = postal.map(|p| request_postal(&country, p)).filter(|c| !c.is_empty()) {
+        if let Some(code) = postal
+            .map(|p| request_postal(&country, p))
+            .filter(|c| !c.is_empty())
+        {
             if let Some(ids) = self.exact.get(&key(&country, &code)) {
                 ids.iter().for_each(|&i| consider(&self.entries[i]));
             }
             if let Some(list) = self.ranges.get(&(country.clone(), code.len())) {
                 // Ranges starting at or before the code, walking back while one may still reach it.
-                let end = list.ranges.partition_point(|(start, _, _)| start.as_str() <= code.as_str());
+                let end = list
+                    .ranges
+                    .partition_point(|(start, _, _)| start.as_str() <= code.as_str());
                 for i in (0..end).rev() {
                     if list.max_end[i].as_str() < code.as_str() {
                         break;

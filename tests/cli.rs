@@ -12,7 +12,11 @@ fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
-fn write_temp(dir: &tempfile::TempDir, name: &str, value: &serde_json::Value) -> std::path::PathBuf {
+fn write_temp(
+    dir: &tempfile::TempDir,
+    name: &str,
+    value: &serde_json::Value,
+) -> std::path::PathBuf {
     let path = dir.path().join(name);
     std::fs::write(&path, serde_json::to_vec(value).unwrap()).unwrap();
     path
@@ -25,11 +29,27 @@ fn estimate_prints_the_response_from_a_file_and_from_stdin() {
     let rules = write_temp(&dir, "rules.json", &f["rules"]);
     let request = write_temp(&dir, "request.json", &f["request"]);
 
-    let out = levy().arg("estimate").arg("--rules").arg(&rules).arg(&request).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = levy()
+        .arg("estimate")
+        .arg("--rules")
+        .arg(&rules)
+        .arg(&request)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(response["documents"][0]["items"][0]["price"]["total_tax"].to_string(), "225");
-    assert_eq!(response["documents"][0]["shipping"]["price"]["amount_inclusive"].to_string(), "15");
+    assert_eq!(
+        response["documents"][0]["items"][0]["price"]["total_tax"].to_string(),
+        "225"
+    );
+    assert_eq!(
+        response["documents"][0]["shipping"]["price"]["amount_inclusive"].to_string(),
+        "15"
+    );
 
     let mut child = levy()
         .args(["estimate", "--rules"])
@@ -39,7 +59,12 @@ fn estimate_prints_the_response_from_a_file_and_from_stdin() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(&serde_json::to_vec(&f["request"]).unwrap()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&serde_json::to_vec(&f["request"]).unwrap())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let from_stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -54,20 +79,41 @@ fn bad_input_exits_non_zero_naming_the_field_path() {
     let mut request = f["request"].clone();
     request["documents"][0]["items"][2]["price"]["amount"] = serde_json::json!("12.00");
     let request = write_temp(&dir, "request.json", &request);
-    let out = levy().arg("estimate").arg("--rules").arg(&rules).arg(&request).output().unwrap();
+    let out = levy()
+        .arg("estimate")
+        .arg("--rules")
+        .arg(&rules)
+        .arg(&request)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("documents[0].items[2].price.amount"), "{stderr}");
+    assert!(
+        stderr.contains("documents[0].items[2].price.amount"),
+        "{stderr}"
+    );
 
     let mut bad_rules = f["rules"].clone();
     bad_rules["rates"][0]["class_rates"][0]["rate"] = serde_json::json!(-1);
     let bad_rules = write_temp(&dir, "bad_rules.json", &bad_rules);
-    let out = levy().arg("estimate").arg("--rules").arg(&bad_rules).arg(&request).output().unwrap();
+    let out = levy()
+        .arg("estimate")
+        .arg("--rules")
+        .arg(&bad_rules)
+        .arg(&request)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("rules") && stderr.contains("rates[0].class_rates[0].rate"), "{stderr}");
+    assert!(
+        stderr.contains("rules") && stderr.contains("rates[0].class_rates[0].rate"),
+        "{stderr}"
+    );
 
-    let out = levy().args(["estimate", "--rules", "/nonexistent/rules.json", "-"]).output().unwrap();
+    let out = levy()
+        .args(["estimate", "--rules", "/nonexistent/rules.json", "-"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/rules.json"));
 }

@@ -24,8 +24,12 @@ fn diff(path: &str, expected: &Value, actual: &Value) -> Option<String> {
                             return Some(d);
                         }
                     }
-                    (Some(_), None) => return Some(format!("{path}.{k}: missing from the response")),
-                    (None, Some(_)) => return Some(format!("{path}.{k}: in the response but not expected")),
+                    (Some(_), None) => {
+                        return Some(format!("{path}.{k}: missing from the response"))
+                    }
+                    (None, Some(_)) => {
+                        return Some(format!("{path}.{k}: in the response but not expected"))
+                    }
                     (None, None) => unreachable!(),
                 }
             }
@@ -33,7 +37,11 @@ fn diff(path: &str, expected: &Value, actual: &Value) -> Option<String> {
         }
         (Value::Array(a), Value::Array(b)) => {
             if a.len() != b.len() {
-                return Some(format!("{path}: expected {} elements, got {}", a.len(), b.len()));
+                return Some(format!(
+                    "{path}: expected {} elements, got {}",
+                    a.len(),
+                    b.len()
+                ));
             }
             a.iter()
                 .zip(b)
@@ -53,7 +61,11 @@ fn every_fixture_matches_its_expected_response() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 25, "expected at least 25 fixtures, found {}", files.len());
+    assert!(
+        files.len() >= 25,
+        "expected at least 25 fixtures, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
@@ -61,10 +73,11 @@ fn every_fixture_matches_its_expected_response() {
         for key in ["description", "rules", "request", "expected"] {
             assert!(fixture.get(key).is_some(), "{name}: no `{key}`");
         }
-        let rules: RulesDocument = serde_json::from_value(fixture["rules"].clone()).unwrap_or_else(|e| panic!("{name}: rules: {e}"));
+        let rules: RulesDocument = serde_json::from_value(fixture["rules"].clone())
+            .unwrap_or_else(|e| panic!("{name}: rules: {e}"));
         let rules = CompiledRules::new(rules).unwrap_or_else(|e| panic!("{name}: rules: {e}"));
-        let request: QuoteRequest =
-            serde_json::from_value(fixture["request"].clone()).unwrap_or_else(|e| panic!("{name}: request: {e}"));
+        let request: QuoteRequest = serde_json::from_value(fixture["request"].clone())
+            .unwrap_or_else(|e| panic!("{name}: request: {e}"));
         let actual = match compute(&rules, &request) {
             Ok(c) => serde_json::to_value(&c.response).unwrap(),
             Err(e) => {
@@ -76,7 +89,13 @@ fn every_fixture_matches_its_expected_response() {
             failures.push(format!("{name}: {d}"));
         }
     }
-    assert!(failures.is_empty(), "{} of {} fixtures differ:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures differ:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

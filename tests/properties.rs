@@ -12,7 +12,14 @@ use std::collections::BTreeMap;
 
 const COUNTRIES: &[&str] = &["US", "CA", "GB"];
 const SUBDIVISIONS: &[&str] = &["CA", "US-NY", "TX", "ON"];
-const POSTALS: &[&str] = &["90210", "902*", "9021?", "90001...90999", "M5V*", "SW1A 1AA"];
+const POSTALS: &[&str] = &[
+    "90210",
+    "902*",
+    "9021?",
+    "90001...90999",
+    "M5V*",
+    "SW1A 1AA",
+];
 const CLASSES: &[&str] = &["0", "1", "2"];
 
 fn location() -> impl Strategy<Value = Location> {
@@ -86,8 +93,10 @@ fn rates(zone_count: usize) -> impl Strategy<Value = Vec<Rate>> {
                         tax_class_id: c.to_string(),
                     })
                     .collect(),
-                effective_from: window.map(|w| chrono::NaiveDate::from_ymd_opt(2024, 1 + w, 1).unwrap()),
-                effective_to: window.map(|w| chrono::NaiveDate::from_ymd_opt(2024, 4 + w, 1).unwrap()),
+                effective_from: window
+                    .map(|w| chrono::NaiveDate::from_ymd_opt(2024, 1 + w, 1).unwrap()),
+                effective_to: window
+                    .map(|w| chrono::NaiveDate::from_ymd_opt(2024, 4 + w, 1).unwrap()),
             })
             .collect()
     })
@@ -95,8 +104,16 @@ fn rates(zone_count: usize) -> impl Strategy<Value = Vec<Rate>> {
 
 fn settings(rate_count: usize) -> impl Strategy<Value = Settings> {
     (
-        prop::sample::select(vec![TaxAddress::Destination, TaxAddress::Billing, TaxAddress::Origin]),
-        prop::sample::select(vec![RoundingLevel::PerRate, RoundingLevel::PerLine, RoundingLevel::PerDocument]),
+        prop::sample::select(vec![
+            TaxAddress::Destination,
+            TaxAddress::Billing,
+            TaxAddress::Origin,
+        ]),
+        prop::sample::select(vec![
+            RoundingLevel::PerRate,
+            RoundingLevel::PerLine,
+            RoundingLevel::PerDocument,
+        ]),
         prop::sample::select(vec![RoundingMode::HalfUp, RoundingMode::HalfEven]),
         prop::option::of(1..=(rate_count as u64).max(1)),
     )
@@ -148,7 +165,14 @@ fn address() -> impl Strategy<Value = Address> {
     (
         prop::option::of(prop::sample::select(COUNTRIES)),
         prop::option::of(prop::sample::select(SUBDIVISIONS)),
-        prop::option::of(prop::sample::select(vec!["90210", "90211", "90500", "M5V 2T6", "sw1a1aa", "45891-1234"])),
+        prop::option::of(prop::sample::select(vec![
+            "90210",
+            "90211",
+            "90500",
+            "M5V 2T6",
+            "sw1a1aa",
+            "45891-1234",
+        ])),
     )
         .prop_map(|(c, r, p)| Address {
             country_code: c.map(String::from),
@@ -158,7 +182,11 @@ fn address() -> impl Strategy<Value = Address> {
         })
 }
 
-fn line(kind: LineType, amount: impl Strategy<Value = Decimal>, exclusive_only: bool) -> impl Strategy<Value = LineRequest> {
+fn line(
+    kind: LineType,
+    amount: impl Strategy<Value = Decimal>,
+    exclusive_only: bool,
+) -> impl Strategy<Value = LineRequest> {
     (
         amount,
         any::<bool>(),
@@ -207,29 +235,39 @@ fn document(exclusive_only: bool) -> impl Strategy<Value = DocumentRequest> {
         line(LineType::Shipping, cents(), exclusive_only),
         line(LineType::Handling, cents(), exclusive_only),
     )
-        .prop_map(|(dest, billing, origin, items, shipping, handling)| DocumentRequest {
-            id: "doc".into(),
-            billing_address: billing,
-            destination_address: dest,
-            origin_address: origin,
-            shipping,
-            handling,
-            items: items
-                .into_iter()
-                .map(|(mut item, wrapping)| {
-                    item.wrapping = wrapping.map(Box::new);
-                    item
-                })
-                .collect(),
-        })
+        .prop_map(
+            |(dest, billing, origin, items, shipping, handling)| DocumentRequest {
+                id: "doc".into(),
+                billing_address: billing,
+                destination_address: dest,
+                origin_address: origin,
+                shipping,
+                handling,
+                items: items
+                    .into_iter()
+                    .map(|(mut item, wrapping)| {
+                        item.wrapping = wrapping.map(Box::new);
+                        item
+                    })
+                    .collect(),
+            },
+        )
 }
 
 fn request(exclusive_only: bool) -> impl Strategy<Value = QuoteRequest> {
     (
         prop::sample::select(vec!["USD", "JPY", "KWD", "EUR"]),
         prop::sample::select(vec!["0", "1", "3", "4"]),
-        prop::option::of(prop::sample::select(vec!["TAX-EXEMPT", "resale", "UNKNOWN"])),
-        prop::sample::select(vec!["2024-01-01T00:00:00Z", "2024-03-31T23:59:59Z", "2024-05-15T12:00:00+02:00"]),
+        prop::option::of(prop::sample::select(vec![
+            "TAX-EXEMPT",
+            "resale",
+            "UNKNOWN",
+        ])),
+        prop::sample::select(vec![
+            "2024-01-01T00:00:00Z",
+            "2024-03-31T23:59:59Z",
+            "2024-05-15T12:00:00+02:00",
+        ]),
         prop::collection::vec(document(exclusive_only), 1..3),
     )
         .prop_map(|(currency, group, code, date, documents)| QuoteRequest {
@@ -274,7 +312,9 @@ fn request_lines(doc: &DocumentRequest) -> Vec<&LineRequest> {
 }
 
 fn minor_units(code: &str) -> u32 {
-    levy::currency::Currency::from_code(code).unwrap().minor_units()
+    levy::currency::Currency::from_code(code)
+        .unwrap()
+        .minor_units()
 }
 
 proptest! {

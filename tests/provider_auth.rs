@@ -5,7 +5,14 @@ use common::*;
 
 async fn two_accounts() -> (TestApp, Login, Login) {
     let app = spawn_app().await;
-    let acme = app.account("acme", &["store-acme"], &["acme-prod", "tax.acme.com"], ten_percent()).await;
+    let acme = app
+        .account(
+            "acme",
+            &["store-acme"],
+            &["acme-prod", "tax.acme.com"],
+            ten_percent(),
+        )
+        .await;
     let globex = app.account("globex", &[], &[], ten_percent()).await;
     (app, acme, globex)
 }
@@ -24,35 +31,82 @@ async fn assert_error(res: reqwest::Response, status: u16, code: &str) {
 async fn valid_credentials_from_any_host_that_selects_nothing() {
     let (app, acme, _) = two_accounts().await;
     for host in [None, Some("localhost:8080"), Some(BASE_DOMAIN)] {
-        let res = app.call("/estimate", Some(&acme), host, Some("store-acme"), body()).await;
+        let res = app
+            .call("/estimate", Some(&acme), host, Some("store-acme"), body())
+            .await;
         assert_eq!(res.status(), 200, "host {host:?}");
         let v = json(res).await;
-        assert_eq!(v["documents"][0]["items"][0]["price"]["total_tax"], serde_json::json!(10));
+        assert_eq!(
+            v["documents"][0]["items"][0]["price"]["total_tax"],
+            serde_json::json!(10)
+        );
     }
 }
 
 #[tokio::test]
 async fn missing_or_invalid_credentials_get_401_with_basic_challenge() {
     let (app, acme, _) = two_accounts().await;
-    let res = app.call("/estimate", None, None, Some("store-acme"), body()).await;
-    assert_eq!(res.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"), true);
+    let res = app
+        .call("/estimate", None, None, Some("store-acme"), body())
+        .await;
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
     assert_error(res, 401, "unauthorized").await;
-    let wrong = Login { user: acme.user.clone(), password: "not-the-password".into() };
-    let res = app.call("/estimate", Some(&wrong), None, Some("store-acme"), body()).await;
+    let wrong = Login {
+        user: acme.user.clone(),
+        password: "not-the-password".into(),
+    };
+    let res = app
+        .call("/estimate", Some(&wrong), None, Some("store-acme"), body())
+        .await;
     assert!(res.headers().contains_key("www-authenticate"));
     assert_error(res, 401, "unauthorized").await;
-    let unknown = Login { user: "nobody".into(), password: acme.password.clone() };
-    assert_error(app.call("/estimate", Some(&unknown), None, Some("store-acme"), body()).await, 401, "unauthorized").await;
+    let unknown = Login {
+        user: "nobody".into(),
+        password: acme.password.clone(),
+    };
+    assert_error(
+        app.call(
+            "/estimate",
+            Some(&unknown),
+            None,
+            Some("store-acme"),
+            body(),
+        )
+        .await,
+        401,
+        "unauthorized",
+    )
+    .await;
     // Invalid credentials come first, even before an unknown host label.
     let host = format!("initech.{BASE_DOMAIN}");
-    assert_error(app.call("/estimate", None, Some(&host), None, body()).await, 401, "unauthorized").await;
+    assert_error(
+        app.call("/estimate", None, Some(&host), None, body()).await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn profile_hosts_select_their_account() {
     let (app, acme, _) = two_accounts().await;
-    for host in ["tax.acme.com", "acme.tax.example.com", "ACME-PROD.tax.example.com:443"] {
-        let res = app.call("/estimate", Some(&acme), Some(host), Some("store-acme"), body()).await;
+    for host in [
+        "tax.acme.com",
+        "acme.tax.example.com",
+        "ACME-PROD.tax.example.com:443",
+    ] {
+        let res = app
+            .call(
+                "/estimate",
+                Some(&acme),
+                Some(host),
+                Some("store-acme"),
+                body(),
+            )
+            .await;
         assert_eq!(res.status(), 200, "{host}");
     }
 }
@@ -61,39 +115,112 @@ async fn profile_hosts_select_their_account() {
 async fn unknown_label_under_a_base_domain_is_404() {
     let (app, acme, _) = two_accounts().await;
     let host = format!("initech.{BASE_DOMAIN}");
-    assert_error(app.call("/estimate", Some(&acme), Some(&host), Some("store-acme"), body()).await, 404, "not_found").await;
+    assert_error(
+        app.call(
+            "/estimate",
+            Some(&acme),
+            Some(&host),
+            Some("store-acme"),
+            body(),
+        )
+        .await,
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn credentials_of_another_account_than_the_host_selects_are_401() {
     let (app, _, globex) = two_accounts().await;
-    let res = app.call("/estimate", Some(&globex), Some("acme.tax.example.com"), Some("x"), body()).await;
+    let res = app
+        .call(
+            "/estimate",
+            Some(&globex),
+            Some("acme.tax.example.com"),
+            Some("x"),
+            body(),
+        )
+        .await;
     assert!(res.headers().contains_key("www-authenticate"));
     assert_error(res, 401, "unauthorized").await;
-    assert_error(app.call("/estimate", Some(&globex), Some("tax.acme.com"), Some("x"), body()).await, 401, "unauthorized").await;
+    assert_error(
+        app.call(
+            "/estimate",
+            Some(&globex),
+            Some("tax.acme.com"),
+            Some("x"),
+            body(),
+        )
+        .await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn store_hash_must_be_allowed_and_present() {
     let (app, acme, globex) = two_accounts().await;
-    assert_error(app.call("/estimate", Some(&acme), None, Some("store-other"), body()).await, 401, "unauthorized").await;
-    assert_error(app.call("/estimate", Some(&acme), None, None, body()).await, 400, "missing_store_hash").await;
+    assert_error(
+        app.call("/estimate", Some(&acme), None, Some("store-other"), body())
+            .await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        app.call("/estimate", Some(&acme), None, None, body()).await,
+        400,
+        "missing_store_hash",
+    )
+    .await;
     // An account without store_hashes accepts any store, but the header is still required.
-    assert_eq!(app.call("/estimate", Some(&globex), None, Some("anything"), body()).await.status(), 200);
-    assert_error(app.call("/estimate", Some(&globex), None, None, body()).await, 400, "missing_store_hash").await;
+    assert_eq!(
+        app.call("/estimate", Some(&globex), None, Some("anything"), body())
+            .await
+            .status(),
+        200
+    );
+    assert_error(
+        app.call("/estimate", Some(&globex), None, None, body())
+            .await,
+        400,
+        "missing_store_hash",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn several_credentials_rotate_without_downtime() {
     let (app, acme, _) = two_accounts().await;
-    let (user, password) = levy::manage::add_credential(&app.state, "acme").await.unwrap();
+    let (user, password) = levy::manage::add_credential(&app.state, "acme")
+        .await
+        .unwrap();
     let second = Login { user, password };
     for login in [&acme, &second] {
-        assert_eq!(app.call("/estimate", Some(login), None, Some("store-acme"), body()).await.status(), 200);
+        assert_eq!(
+            app.call("/estimate", Some(login), None, Some("store-acme"), body())
+                .await
+                .status(),
+            200
+        );
     }
-    levy::manage::revoke_credential(&app.state, "acme", &acme.user).await.unwrap();
-    assert_eq!(app.call("/estimate", Some(&acme), None, Some("store-acme"), body()).await.status(), 401);
-    assert_eq!(app.call("/estimate", Some(&second), None, Some("store-acme"), body()).await.status(), 200);
+    levy::manage::revoke_credential(&app.state, "acme", &acme.user)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.call("/estimate", Some(&acme), None, Some("store-acme"), body())
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.call("/estimate", Some(&second), None, Some("store-acme"), body())
+            .await
+            .status(),
+        200
+    );
     // Only a salted hash is stored.
     let stored = app.state.store.accounts().unwrap();
     let text = serde_json::to_string(&stored).unwrap();
@@ -103,6 +230,11 @@ async fn several_credentials_rotate_without_downtime() {
 #[tokio::test]
 async fn healthz_needs_no_auth() {
     let app = spawn_app().await;
-    let res = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }

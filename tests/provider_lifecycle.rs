@@ -19,62 +19,118 @@ async fn commit_persists_and_an_identical_retry_returns_the_same_bytes() {
     assert_eq!(first.status(), 200);
     let first = first.bytes().await.unwrap();
     let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
-    let external = v["documents"][0]["external_id"].as_str().unwrap().to_string();
+    let external = v["documents"][0]["external_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(!external.is_empty());
-    assert_eq!(v["documents"][0]["items"][1]["price"]["total_tax"], json!(2.05));
+    assert_eq!(
+        v["documents"][0]["items"][1]["price"]["total_tax"],
+        json!(2.05)
+    );
 
     let retry = app.post("/commit", &login, &q).await;
     assert_eq!(retry.status(), 200);
-    assert_eq!(retry.bytes().await.unwrap(), first, "idempotent: byte-identical");
+    assert_eq!(
+        retry.bytes().await.unwrap(),
+        first,
+        "idempotent: byte-identical"
+    );
 
     let record = app.state.store.quote("acme", "order-1").unwrap().unwrap();
     assert_eq!(record.status, QuoteStatus::Committed);
     assert_eq!(record.versions.len(), 1);
-    assert_eq!(record.versions[0].response.as_ref().unwrap().get().as_bytes(), &first[..]);
+    assert_eq!(
+        record.versions[0]
+            .response
+            .as_ref()
+            .unwrap()
+            .get()
+            .as_bytes(),
+        &first[..]
+    );
 }
 
 #[tokio::test]
 async fn a_different_recommit_is_409_naming_adjust() {
     let (app, login) = app_with_demo().await;
-    assert_eq!(app.post("/commit", &login, &quote("order-2", &["100"])).await.status(), 200);
-    let res = app.post("/commit", &login, &quote("order-2", &["101"])).await;
+    assert_eq!(
+        app.post("/commit", &login, &quote("order-2", &["100"]))
+            .await
+            .status(),
+        200
+    );
+    let res = app
+        .post("/commit", &login, &quote("order-2", &["101"]))
+        .await;
     assert_eq!(res.status(), 409);
     let v = json(res).await;
     assert_eq!(v["error"]["code"], "conflict");
-    assert!(v["error"]["message"].as_str().unwrap().contains("/adjust"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("/adjust"),
+        "{v}"
+    );
 }
 
 #[tokio::test]
 async fn adjust_adds_a_version_and_keeps_its_description() {
     let (app, login) = app_with_demo().await;
-    let committed = json(app.post("/commit", &login, &quote("order-3", &["100"])).await).await;
+    let committed = json(
+        app.post("/commit", &login, &quote("order-3", &["100"]))
+            .await,
+    )
+    .await;
     let mut adj = quote("order-3", &["50"]);
     adj["adjust_description"] = json!("returned half");
     let res = app.post("/adjust?id=order-3", &login, &adj).await;
     assert_eq!(res.status(), 200);
     let adjusted = json(res).await;
-    assert_eq!(adjusted["documents"][0]["items"][0]["price"]["total_tax"], json!(5));
-    assert_eq!(adjusted["documents"][0]["external_id"], committed["documents"][0]["external_id"], "external ids stay");
+    assert_eq!(
+        adjusted["documents"][0]["items"][0]["price"]["total_tax"],
+        json!(5)
+    );
+    assert_eq!(
+        adjusted["documents"][0]["external_id"], committed["documents"][0]["external_id"],
+        "external ids stay"
+    );
 
     let record = app.state.store.quote("acme", "order-3").unwrap().unwrap();
     assert_eq!(record.versions.len(), 2);
     assert_eq!(record.versions[1].kind, QuoteKind::Adjust);
-    assert_eq!(record.versions[1].adjust_description.as_deref(), Some("returned half"));
+    assert_eq!(
+        record.versions[1].adjust_description.as_deref(),
+        Some("returned half")
+    );
     // The first version is still there, unchanged.
-    let v1: serde_json::Value = serde_json::from_str(record.versions[0].response.as_ref().unwrap().get()).unwrap();
+    let v1: serde_json::Value =
+        serde_json::from_str(record.versions[0].response.as_ref().unwrap().get()).unwrap();
     assert_eq!(v1, committed);
 }
 
 #[tokio::test]
 async fn adjust_of_unknown_is_404_and_of_voided_is_409() {
     let (app, login) = app_with_demo().await;
-    let res = app.post("/adjust?id=nope", &login, &quote("nope", &["1"])).await;
+    let res = app
+        .post("/adjust?id=nope", &login, &quote("nope", &["1"]))
+        .await;
     assert_eq!(res.status(), 404);
     assert_eq!(json(res).await["error"]["code"], "not_found");
 
-    assert_eq!(app.post("/commit", &login, &quote("order-4", &["10"])).await.status(), 200);
-    assert_eq!(app.post("/void?id=order-4", &login, &json!({})).await.status(), 200);
-    let res = app.post("/adjust?id=order-4", &login, &quote("order-4", &["5"])).await;
+    assert_eq!(
+        app.post("/commit", &login, &quote("order-4", &["10"]))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/void?id=order-4", &login, &json!({}))
+            .await
+            .status(),
+        200
+    );
+    let res = app
+        .post("/adjust?id=order-4", &login, &quote("order-4", &["5"]))
+        .await;
     assert_eq!(res.status(), 409);
 
     let res = app.post("/adjust", &login, &quote("order-4", &["5"])).await;
@@ -85,8 +141,18 @@ async fn adjust_of_unknown_is_404_and_of_voided_is_409() {
 #[tokio::test]
 async fn void_is_idempotent_and_404_for_unknown() {
     let (app, login) = app_with_demo().await;
-    assert_eq!(app.post("/void?id=ghost", &login, &json!({})).await.status(), 404);
-    assert_eq!(app.post("/commit", &login, &quote("order-5", &["10"])).await.status(), 200);
+    assert_eq!(
+        app.post("/void?id=ghost", &login, &json!({}))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.post("/commit", &login, &quote("order-5", &["10"]))
+            .await
+            .status(),
+        200
+    );
     for _ in 0..2 {
         let res = app.post("/void?id=order-5", &login, &json!({})).await;
         assert_eq!(res.status(), 200);
@@ -101,28 +167,57 @@ async fn commit_after_void_commits_again_as_a_new_version() {
     let (app, login) = app_with_demo().await;
     let q = quote("order-6", &["10"]);
     let first = json(app.post("/commit", &login, &q).await).await;
-    assert_eq!(app.post("/void?id=order-6", &login, &json!({})).await.status(), 200);
+    assert_eq!(
+        app.post("/void?id=order-6", &login, &json!({}))
+            .await
+            .status(),
+        200
+    );
     let again = app.post("/commit", &login, &q).await;
     assert_eq!(again.status(), 200);
     let again = json(again).await;
-    assert_eq!(again["documents"][0]["external_id"], first["documents"][0]["external_id"]);
+    assert_eq!(
+        again["documents"][0]["external_id"],
+        first["documents"][0]["external_id"]
+    );
     let record = app.state.store.quote("acme", "order-6").unwrap().unwrap();
     assert_eq!(record.status, QuoteStatus::Committed);
-    let kinds: Vec<_> = record.versions.iter().map(|v| (v.version, v.kind)).collect();
-    assert_eq!(kinds, vec![(1, QuoteKind::Commit), (2, QuoteKind::Void), (3, QuoteKind::Commit)]);
+    let kinds: Vec<_> = record
+        .versions
+        .iter()
+        .map(|v| (v.version, v.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (1, QuoteKind::Commit),
+            (2, QuoteKind::Void),
+            (3, QuoteKind::Commit)
+        ]
+    );
 }
 
 #[tokio::test]
 async fn estimate_persists_nothing() {
     let (app, login) = app_with_demo().await;
-    assert_eq!(app.post("/estimate", &login, &quote("cart-1", &["10"])).await.status(), 200);
+    assert_eq!(
+        app.post("/estimate", &login, &quote("cart-1", &["10"]))
+            .await
+            .status(),
+        200
+    );
     assert!(app.state.store.quote("acme", "cart-1").unwrap().is_none());
 }
 
 #[tokio::test]
 async fn concurrent_adjusts_and_voids_never_lose_an_update() {
     let (app, login) = app_with_demo().await;
-    assert_eq!(app.post("/commit", &login, &quote("hot", &["100"])).await.status(), 200);
+    assert_eq!(
+        app.post("/commit", &login, &quote("hot", &["100"]))
+            .await
+            .status(),
+        200
+    );
     let app = std::sync::Arc::new(app);
     let mut tasks = Vec::new();
     for i in 0..60 {
@@ -130,12 +225,20 @@ async fn concurrent_adjusts_and_voids_never_lose_an_update() {
         let login = login.clone();
         tasks.push(tokio::spawn(async move {
             if i % 15 == 14 {
-                let s = app.post("/void?id=hot", &login, &json!({})).await.status().as_u16();
+                let s = app
+                    .post("/void?id=hot", &login, &json!({}))
+                    .await
+                    .status()
+                    .as_u16();
                 (format!("void-{i}"), s)
             } else {
                 let mut q = quote("hot", &[&format!("{}", 100 + i)]);
                 q["adjust_description"] = json!(format!("adjust-{i}"));
-                let s = app.post("/adjust?id=hot", &login, &q).await.status().as_u16();
+                let s = app
+                    .post("/adjust?id=hot", &login, &q)
+                    .await
+                    .status()
+                    .as_u16();
                 (format!("adjust-{i}"), s)
             }
         }));
@@ -143,19 +246,38 @@ async fn concurrent_adjusts_and_voids_never_lose_an_update() {
     let mut ok_adjusts = Vec::new();
     for t in tasks {
         let (name, status) = t.await.unwrap();
-        assert!(status == 200 || (status == 409 && name.starts_with("adjust")), "{name}: {status}");
+        assert!(
+            status == 200 || (status == 409 && name.starts_with("adjust")),
+            "{name}: {status}"
+        );
         if status == 200 && name.starts_with("adjust") {
             ok_adjusts.push(name);
         }
     }
     let record = app.state.store.quote("acme", "hot").unwrap().unwrap();
     let numbers: Vec<u32> = record.versions.iter().map(|v| v.version).collect();
-    assert_eq!(numbers, (1..=record.versions.len() as u32).collect::<Vec<_>>(), "versions are contiguous");
+    assert_eq!(
+        numbers,
+        (1..=record.versions.len() as u32).collect::<Vec<_>>(),
+        "versions are contiguous"
+    );
     for name in &ok_adjusts {
-        let n = record.versions.iter().filter(|v| v.adjust_description.as_deref() == Some(name)).count();
+        let n = record
+            .versions
+            .iter()
+            .filter(|v| v.adjust_description.as_deref() == Some(name))
+            .count();
         assert_eq!(n, 1, "acknowledged {name} is stored exactly once");
     }
-    let adjust_versions = record.versions.iter().filter(|v| v.kind == QuoteKind::Adjust).count();
-    assert_eq!(adjust_versions, ok_adjusts.len(), "no unacknowledged adjust was stored");
+    let adjust_versions = record
+        .versions
+        .iter()
+        .filter(|v| v.kind == QuoteKind::Adjust)
+        .count();
+    assert_eq!(
+        adjust_versions,
+        ok_adjusts.len(),
+        "no unacknowledged adjust was stored"
+    );
     assert!(record.versions.iter().any(|v| v.kind == QuoteKind::Void));
 }

@@ -44,12 +44,21 @@ fn amounts_are_exact_in_and_out() {
     assert_eq!(item.amount_inclusive.to_string(), "0.4");
     // Many digits survive parsing unchanged.
     let req: QuoteRequest = parse(request(&["12345678901234567.89"]).as_bytes()).unwrap();
-    assert_eq!(req.documents[0].items[0].price.amount.to_string(), "12345678901234567.89");
+    assert_eq!(
+        req.documents[0].items[0].price.amount.to_string(),
+        "12345678901234567.89"
+    );
     // 12345678901234567.89 * 8.25 % = 1018518509351851.850925 -> .85 (checked with Python decimal).
     let out = compute(&rules("8.25"), &req).unwrap();
     let text = serde_json::to_string(&out.response.documents[0].items[0].price).unwrap();
-    assert!(text.contains(r#""total_tax":1018518509351851.85"#), "{text}");
-    assert!(text.contains(r#""amount_inclusive":13364197410586419.74"#), "{text}");
+    assert!(
+        text.contains(r#""total_tax":1018518509351851.85"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#""amount_inclusive":13364197410586419.74"#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -61,7 +70,10 @@ fn unknown_fields_are_ignored() {
 #[test]
 fn errors_name_the_field_path() {
     let err = parse::<QuoteRequest>(request(&["1", "2", "\"3\""]).as_bytes()).unwrap_err();
-    assert_eq!(err.path.as_deref(), Some("documents[0].items[2].price.amount"));
+    assert_eq!(
+        err.path.as_deref(),
+        Some("documents[0].items[2].price.amount")
+    );
     assert_eq!(err.code, ErrorCode::InvalidField);
 
     let missing = request(&["1"]).replace(r#""quantity":1,"type":"item""#, r#""type":"item""#);
@@ -74,23 +86,42 @@ fn errors_name_the_field_path() {
 
     let err = parse::<QuoteRequest>(request(&["1e400"]).as_bytes()).unwrap_err();
     assert_eq!(err.code, ErrorCode::AmountOutOfRange);
-    assert_eq!(err.path.as_deref(), Some("documents[0].items[0].price.amount"));
+    assert_eq!(
+        err.path.as_deref(),
+        Some("documents[0].items[0].price.amount")
+    );
 
     let tiny: QuoteRequest = parse(request(&["0.000000000000000000000000001"]).as_bytes()).unwrap();
-    assert_eq!(tiny.documents[0].items[0].price.amount.to_string(), "0.000000000000000000000000001");
+    assert_eq!(
+        tiny.documents[0].items[0].price.amount.to_string(),
+        "0.000000000000000000000000001"
+    );
 }
 
 #[test]
 fn engine_errors_name_the_field_path() {
     let req: QuoteRequest = parse(request(&["1"]).replace("USD", "XYZ").as_bytes()).unwrap();
     let err = compute(&rules("5"), &req).unwrap_err();
-    assert_eq!((err.code, err.path.as_deref()), (ErrorCode::UnknownCurrency, Some("currency_code")));
+    assert_eq!(
+        (err.code, err.path.as_deref()),
+        (ErrorCode::UnknownCurrency, Some("currency_code"))
+    );
 
-    let req: QuoteRequest = parse(request(&["1"]).replace("2024-01-15T09:30:00Z", "yesterday").as_bytes()).unwrap();
+    let req: QuoteRequest = parse(
+        request(&["1"])
+            .replace("2024-01-15T09:30:00Z", "yesterday")
+            .as_bytes(),
+    )
+    .unwrap();
     let err = compute(&rules("5"), &req).unwrap_err();
     assert_eq!(err.path.as_deref(), Some("transaction_date"));
 
-    let req: QuoteRequest = parse(request(&["1", "2"]).replacen(r#""type":"item""#, r#""type":"shipping""#, 2).as_bytes()).unwrap();
+    let req: QuoteRequest = parse(
+        request(&["1", "2"])
+            .replacen(r#""type":"item""#, r#""type":"shipping""#, 2)
+            .as_bytes(),
+    )
+    .unwrap();
     let err = compute(&rules("5"), &req).unwrap_err();
     assert_eq!(err.path.as_deref(), Some("documents[0].items[0].type"));
 
@@ -98,5 +129,8 @@ fn engine_errors_name_the_field_path() {
     let req: QuoteRequest = parse(request(&["79228162514264337593543950335"]).as_bytes()).unwrap();
     let err = compute(&rules("1000"), &req).unwrap_err();
     assert_eq!(err.code, ErrorCode::AmountOutOfRange);
-    assert_eq!(err.path.as_deref(), Some("documents[0].items[0].price.amount"));
+    assert_eq!(
+        err.path.as_deref(),
+        Some("documents[0].items[0].price.amount")
+    );
 }

@@ -13,7 +13,11 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// The whole body, or 413 as soon as it passes `limit` (by Content-Length or by count).
-pub async fn read(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+pub async fn read(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
     if let Some(len) = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -27,7 +31,10 @@ pub async fn read(req: &HttpRequest, mut payload: web::Payload, limit: usize) ->
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
-            ApiError(LevyError::new(ErrorCode::InvalidJson, "the body could not be read completely"))
+            ApiError(LevyError::new(
+                ErrorCode::InvalidJson,
+                "the body could not be read completely",
+            ))
         })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));

@@ -55,13 +55,17 @@ impl From<actix_web::error::BlockingError> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> actix_web::http::StatusCode {
-        actix_web::http::StatusCode::from_u16(self.0.code.status()).unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
+        actix_web::http::StatusCode::from_u16(self.0.code.status())
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code());
         if self.0.code == ErrorCode::Unauthorized {
-            res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"Levy\", charset=\"UTF-8\""));
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"Levy\", charset=\"UTF-8\"",
+            ));
         }
         res.json(self.0.body())
     }
@@ -69,10 +73,15 @@ impl ResponseError for ApiError {
 
 /// The JSON answer for paths that do not exist.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError(LevyError::new(ErrorCode::NotFound, "no such endpoint")))
+    Err(ApiError(LevyError::new(
+        ErrorCode::NotFound,
+        "no such endpoint",
+    )))
 }
 
 /// A JSON body that is already serialized (stored responses are sent byte for byte).
 pub fn json_bytes(body: String) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(body)
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body)
 }

@@ -16,10 +16,26 @@ use std::sync::Arc;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .service(web::resource("/estimate").route(web::post().to(estimate)).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/commit").route(web::post().to(commit)).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/adjust").route(web::post().to(adjust)).default_service(web::to(method_not_allowed)))
-        .service(web::resource("/void").route(web::post().to(void)).default_service(web::to(method_not_allowed)));
+        .service(
+            web::resource("/estimate")
+                .route(web::post().to(estimate))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/commit")
+                .route(web::post().to(commit))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/adjust")
+                .route(web::post().to(adjust))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/void")
+                .route(web::post().to(void))
+                .default_service(web::to(method_not_allowed)),
+        );
 }
 
 async fn healthz() -> HttpResponse {
@@ -27,7 +43,10 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError(LevyError::new(ErrorCode::MethodNotAllowed, "this endpoint takes POST")))
+    Err(ApiError(LevyError::new(
+        ErrorCode::MethodNotAllowed,
+        "this endpoint takes POST",
+    )))
 }
 
 /// The account a request is for, after the checks of SPEC section 2, in their order.
@@ -46,7 +65,9 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))
@@ -54,7 +75,8 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
 
 fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError> {
     let directory = state.directory.load();
-    let (user, password) = basic_credentials(req).ok_or_else(|| unauthorized("HTTP Basic credentials are required"))?;
+    let (user, password) = basic_credentials(req)
+        .ok_or_else(|| unauthorized("HTTP Basic credentials are required"))?;
     let account_id = directory
         .authenticate(&user, &password)
         .ok_or_else(|| unauthorized("the username or password is not valid"))?;
@@ -67,10 +89,15 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError
         .unwrap_or_default();
     match directory.route(&host) {
         HostRoute::UnknownLabel => {
-            return Err(ApiError(LevyError::new(ErrorCode::NotFound, "no account is served under this host name")));
+            return Err(ApiError(LevyError::new(
+                ErrorCode::NotFound,
+                "no account is served under this host name",
+            )));
         }
         HostRoute::Account(selected) if selected != account_id => {
-            return Err(unauthorized("these credentials are not valid for this host's account"));
+            return Err(unauthorized(
+                "these credentials are not valid for this host's account",
+            ));
         }
         _ => {}
     }
@@ -91,7 +118,9 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError
             "the X-Bc-Store-Hash header is required",
         )));
     };
-    if !live.account.store_hashes.is_empty() && !live.account.store_hashes.iter().any(|h| h == &store_hash) {
+    if !live.account.store_hashes.is_empty()
+        && !live.account.store_hashes.iter().any(|h| h == &store_hash)
+    {
         return Err(unauthorized("this store is not connected to the account"));
     }
     Ok(Authorized { live, store_hash })
@@ -102,7 +131,11 @@ fn check_limits(quote: &QuoteRequest, limits: &Limits) -> Result<(), LevyError> 
         return Err(LevyError::at(
             ErrorCode::TooManyLines,
             "documents",
-            format!("{} documents; at most {} are accepted", quote.documents.len(), limits.documents),
+            format!(
+                "{} documents; at most {} are accepted",
+                quote.documents.len(),
+                limits.documents
+            ),
         ));
     }
     for (d, doc) in quote.documents.iter().enumerate() {
@@ -111,7 +144,10 @@ fn check_limits(quote: &QuoteRequest, limits: &Limits) -> Result<(), LevyError> 
             return Err(LevyError::at(
                 ErrorCode::TooManyLines,
                 format!("documents[{d}].items"),
-                format!("{lines} lines; at most {} per document are accepted", limits.lines_per_document),
+                format!(
+                    "{lines} lines; at most {} per document are accepted",
+                    limits.lines_per_document
+                ),
             ));
         }
     }
@@ -135,7 +171,11 @@ async fn priced(
     Ok((auth, quote, computed))
 }
 
-async fn estimate(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn estimate(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
     let (_, _, computed) = priced(&req, payload, &state, auth).await?;
     Ok(HttpResponse::Ok().json(&computed.response))
@@ -152,7 +192,11 @@ async fn durable_reply(state: &AppState, record: QuoteRecord) -> Result<HttpResp
     Ok(json_bytes(body))
 }
 
-async fn commit(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn commit(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
     let (auth, quote, computed) = priced(&req, payload, &state, auth).await?;
     let store = state.store.clone();
@@ -169,16 +213,33 @@ async fn commit(req: HttpRequest, payload: web::Payload, state: web::Data<AppSta
 
 /// The `id` query parameter of `/adjust` and `/void`.
 fn quote_id(req: &HttpRequest) -> Result<String, ApiError> {
-    let query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-        .map_err(|_| ApiError(LevyError::at(ErrorCode::BadRequest, "id", "the query string cannot be read")))?;
+    let query =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map_err(|_| {
+                ApiError(LevyError::at(
+                    ErrorCode::BadRequest,
+                    "id",
+                    "the query string cannot be read",
+                ))
+            })?;
     query
         .get("id")
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError(LevyError::at(ErrorCode::BadRequest, "id", "the query parameter `id` is required")))
+        .ok_or_else(|| {
+            ApiError(LevyError::at(
+                ErrorCode::BadRequest,
+                "id",
+                "the query parameter `id` is required",
+            ))
+        })
 }
 
-async fn adjust(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn adjust(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     // Authenticate before looking at the query, so that strangers learn nothing.
     let auth = authorize(&req, &state)?;
     let id = quote_id(&req)?;

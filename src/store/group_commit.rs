@@ -38,7 +38,10 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the flusher thread. `on_flush(latency, writers)` observes each flush.
-    pub fn start(store: Arc<dyn Store>, on_flush: impl Fn(Duration, usize) + Send + Sync + 'static) -> GroupCommit {
+    pub fn start(
+        store: Arc<dyn Store>,
+        on_flush: impl Fn(Duration, usize) + Send + Sync + 'static,
+    ) -> GroupCommit {
         let (flushed, _) = watch::channel(Flushed::default());
         let inner = Arc::new(Inner {
             store,
@@ -60,7 +63,11 @@ impl GroupCommit {
     pub async fn durable(&self) -> Result<(), StoreError> {
         let mut rx = self.inner.flushed.subscribe();
         let ticket = {
-            let mut requested = self.inner.requested.lock().unwrap_or_else(|p| p.into_inner());
+            let mut requested = self
+                .inner
+                .requested
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             *requested += 1;
             *requested
         };
@@ -89,7 +96,10 @@ fn flusher(inner: Arc<Inner>) {
         let target = {
             let mut requested = inner.requested.lock().unwrap_or_else(|p| p.into_inner());
             while *requested == done && !inner.stopping.load(Ordering::SeqCst) {
-                requested = inner.wake.wait(requested).unwrap_or_else(|p| p.into_inner());
+                requested = inner
+                    .wake
+                    .wait(requested)
+                    .unwrap_or_else(|p| p.into_inner());
             }
             *requested
         };

@@ -14,7 +14,7 @@ use crate::accounts::Account;
 use crate::error::LevyError;
 use std::collections::HashSet;
 use std::fs::File;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -57,7 +57,12 @@ impl SledStore {
     /// Opens (or creates) the store in `dir`. Fails clearly when another process holds
     /// the directory or when it is not a readable sled database.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledStore, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| backend(format!("cannot create data directory {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            backend(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
@@ -75,7 +80,8 @@ impl SledStore {
             })?;
         let accounts = db.open_tree("accounts").map_err(backend)?;
         let quotes = db.open_tree("quotes").map_err(backend)?;
-        let log = File::open(dir.join("db")).map_err(|e| backend(format!("cannot open the log file: {e}")))?;
+        let log = File::open(dir.join("db"))
+            .map_err(|e| backend(format!("cannot open the log file: {e}")))?;
         let store = SledStore {
             db,
             accounts,
@@ -93,9 +99,7 @@ impl SledStore {
     }
 
     fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        let stripe = (h.finish() as usize) % STRIPES;
+        let stripe = (self.hasher.hash_one(key) as usize) % STRIPES;
         self.locks[stripe].lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -140,7 +144,9 @@ impl Store for SledStore {
     }
 
     fn put_account(&self, account: &Account) -> Result<(), StoreError> {
-        self.accounts.insert(account.id.as_bytes(), encode(account)?).map_err(backend)?;
+        self.accounts
+            .insert(account.id.as_bytes(), encode(account)?)
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -188,7 +194,9 @@ impl Store for SledStore {
                 self.quotes.insert(key, encode(&record)?).map_err(backend)?;
                 Ok(record)
             }
-            QuoteChange::Keep => current.ok_or_else(|| StoreError::Backend("Keep on a missing quote".into())),
+            QuoteChange::Keep => {
+                current.ok_or_else(|| StoreError::Backend("Keep on a missing quote".into()))
+            }
         }
     }
 

@@ -51,12 +51,20 @@ pub fn rules(json: Value) -> RulesDocument {
 
 /// One 10 % rate for every shopper.
 pub fn ten_percent() -> RulesDocument {
-    rules(serde_json::json!({"rates": [{"id": 1, "tax_zone_id": 1, "name": "Sales Tax", "class_rates": [{"tax_class_id": 0, "rate": 10}]}]}))
+    rules(
+        serde_json::json!({"rates": [{"id": 1, "tax_zone_id": 1, "name": "Sales Tax", "class_rates": [{"tax_class_id": 0, "rate": 10}]}]}),
+    )
 }
 
 impl TestApp {
     /// Creates an account with rules and one credential.
-    pub async fn account(&self, id: &str, store_hashes: &[&str], profiles: &[&str], rules: RulesDocument) -> Login {
+    pub async fn account(
+        &self,
+        id: &str,
+        store_hashes: &[&str],
+        profiles: &[&str],
+        rules: RulesDocument,
+    ) -> Login {
         manage::create_account(
             &self.state,
             manage::NewAccount {
@@ -73,8 +81,18 @@ impl TestApp {
     }
 
     /// POSTs `body` to the provider API as BigCommerce would.
-    pub async fn call(&self, path: &str, login: Option<&Login>, host: Option<&str>, store_hash: Option<&str>, body: Vec<u8>) -> reqwest::Response {
-        let mut req = self.client.post(format!("{}{}", self.address, path)).body(body);
+    pub async fn call(
+        &self,
+        path: &str,
+        login: Option<&Login>,
+        host: Option<&str>,
+        store_hash: Option<&str>,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.address, path))
+            .body(body);
         if let Some(l) = login {
             req = req.basic_auth(&l.user, Some(&l.password));
         }
@@ -84,11 +102,21 @@ impl TestApp {
         if let Some(s) = store_hash {
             req = req.header("X-Bc-Store-Hash", s);
         }
-        req.header("Content-Type", "application/json").send().await.expect("request sent")
+        req.header("Content-Type", "application/json")
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn post(&self, path: &str, login: &Login, body: &Value) -> reqwest::Response {
-        self.call(path, Some(login), None, Some("store1"), serde_json::to_vec(body).unwrap()).await
+        self.call(
+            path,
+            Some(login),
+            None,
+            Some("store1"),
+            serde_json::to_vec(body).unwrap(),
+        )
+        .await
     }
 }
 
@@ -122,5 +150,7 @@ pub fn quote(id: &str, amounts: &[&str]) -> Value {
 
 pub async fn json(res: reqwest::Response) -> Value {
     let bytes = res.bytes().await.unwrap();
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
 }
+pub mod process;

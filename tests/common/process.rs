@@ -1,0 +1,69 @@
+//! Running the real `levy` binary as a separate process (for kill -9 tests).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+pub const USER: &str = "demo";
+pub const PASSWORD: &str = "levy-demo-password-for-tests";
+
+/// Writes a config for `data_dir` with the demo account and loopback port 0.
+pub fn write_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/rules.json");
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"data_dir = "{}"
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+[demo]
+account = "demo"
+username = "{USER}"
+password = "{PASSWORD}"
+rules = "{}"
+"#,
+            data_dir.display(),
+            rules.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+pub struct Server {
+    pub child: Child,
+    pub address: String,
+}
+
+/// Starts `levy serve` and waits for the line that names its public address.
+pub fn start(config: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_levy"))
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("LEVY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("levy starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines.next().expect("levy printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("levy: public listener on ") {
+            break rest.trim().to_string();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, address }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,55 @@
+//! Group commit: concurrent writers share flushes, and each is durable when it returns.
+
+use levy::store::group_commit::GroupCommit;
+use levy::store::sled_store::SledStore;
+use levy::store::{QuoteChange, QuoteRecord, QuoteStatus, Store};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn record(id: &str) -> QuoteRecord {
+    QuoteRecord {
+        id: id.into(),
+        account: "a".into(),
+        store_hash: "s".into(),
+        status: QuoteStatus::Committed,
+        external_key: "k".into(),
+        versions: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_share_few_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), 8 << 20).unwrap());
+    let flushes = Arc::new(AtomicUsize::new(0));
+    let counted = flushes.clone();
+    let gc = GroupCommit::start(store.clone(), move |_, _| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    let writers = 64;
+    let mut tasks = Vec::new();
+    for i in 0..writers {
+        let (store, gc) = (store.clone(), gc.clone());
+        tasks.push(tokio::spawn(async move {
+            let id = format!("q{i}");
+            let s = store.clone();
+            tokio::task::spawn_blocking(move || {
+                s.update_quote("a", &id, &mut |_| Ok(QuoteChange::Write(record(&id))))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            gc.durable().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n = flushes.load(Ordering::SeqCst);
+    assert!(
+        n >= 1 && n < writers / 2,
+        "{writers} writers took {n} flushes"
+    );
+    assert_eq!(store.quotes("a").unwrap().len(), writers);
+    gc.stop();
+}
