@@ -1,10 +1,12 @@
 //! The `levy` command line.
 
+use crate::client::{AdminClient, Body};
 use crate::engine::{compute, CompiledRules};
 use crate::error::LevyError;
 use crate::quote::QuoteRequest;
 use crate::rules::RulesDocument;
 use clap::{Parser, Subcommand};
+use reqwest::Method;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -18,6 +20,116 @@ use std::process::ExitCode;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the admin API is and how to authenticate (for every client sub-command).
+#[derive(Debug, clap::Args)]
+pub struct Admin {
+    /// The admin API's base URL.
+    #[arg(
+        long,
+        env = "LEVY_ADMIN_URL",
+        default_value = "http://127.0.0.1:8081",
+        global = true
+    )]
+    pub admin_url: String,
+    /// The admin bearer token.
+    #[arg(long, env = "LEVY_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// A file holding the admin token [default: $LEVY_DATA_DIR/admin-token or data/admin-token].
+    #[arg(long, env = "LEVY_ADMIN_TOKEN_FILE", global = true)]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCmd {
+    /// List accounts.
+    List,
+    /// Create an account (an id slug, its store hashes and profiles).
+    Create {
+        id: String,
+        /// A store hash allowed to call as this account (repeatable); none allows any.
+        #[arg(long = "store-hash")]
+        store_hashes: Vec<String>,
+        /// A profile: a host name or a label under a base domain (repeatable).
+        #[arg(long = "profile")]
+        profiles: Vec<String>,
+    },
+    /// Show one account.
+    Show { id: String },
+    /// Replace an account's store hashes and/or profiles.
+    Update {
+        id: String,
+        #[arg(long = "store-hash")]
+        store_hashes: Option<Vec<String>>,
+        #[arg(long = "profile")]
+        profiles: Option<Vec<String>>,
+    },
+    /// Delete an account with its rules, credentials and quotes.
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCmd {
+    /// Create a credential; the password is shown this once.
+    Create { account: String },
+    /// List an account's credentials (usernames and dates, never passwords).
+    List { account: String },
+    /// Revoke one credential.
+    Revoke { account: String, username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCmd {
+    /// Print an account's rules document (export).
+    Export {
+        account: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Replace an account's rules with a rules document (import), atomically.
+    Import {
+        account: String,
+        /// The rules document; `-` reads standard input.
+        file: PathBuf,
+    },
+    /// Install a store's BigCommerce manual-tax setup from its v3 API responses.
+    ImportBigcommerce {
+        account: String,
+        /// The JSON of GET /v3/tax/zones.
+        #[arg(long)]
+        zones: PathBuf,
+        /// The JSON of GET /v3/tax/rates.
+        #[arg(long)]
+        rates: PathBuf,
+        /// The JSON of the store's tax classes; without it, classes named by rates are created.
+        #[arg(long)]
+        classes: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuoteCmd {
+    /// Show a committed quote with every version.
+    Show { account: String, quote_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCmd {
+    /// Committed, non-voided tax by rate and currency over a transaction-date range.
+    Liability {
+        account: String,
+        /// First day (YYYY-MM-DD), inclusive.
+        #[arg(long)]
+        from: String,
+        /// Last day (YYYY-MM-DD), inclusive.
+        #[arg(long)]
+        to: String,
+        /// json or csv.
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -36,6 +148,41 @@ pub enum Command {
         /// The QuoteRequest; `-` or nothing reads standard input.
         #[arg(value_name = "REQUEST.json", default_value = "-")]
         request: PathBuf,
+    },
+    /// Manage accounts (a client of the admin API).
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCmd,
+        #[command(flatten)]
+        admin: Admin,
+    },
+    /// Manage an account's credentials (a client of the admin API).
+    Credentials {
+        #[command(subcommand)]
+        command: CredentialsCmd,
+        #[command(flatten)]
+        admin: Admin,
+    },
+    /// Export, import and migrate rules (a client of the admin API).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCmd,
+        #[command(flatten)]
+        admin: Admin,
+    },
+    /// Committed quotes (a client of the admin API).
+    Quote {
+        #[command(subcommand)]
+        command: QuoteCmd,
+        #[command(flatten)]
+        admin: Admin,
+    },
+    /// Reports (a client of the admin API).
+    Report {
+        #[command(subcommand)]
+        command: ReportCmd,
+        #[command(flatten)]
+        admin: Admin,
     },
 }
 
@@ -59,6 +206,211 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{out}");
             Ok(())
         }
+        Command::Accounts { command, admin } => admin_command(&admin, |c| accounts(c, command)),
+        Command::Credentials { command, admin } => {
+            admin_command(&admin, |c| credentials(c, command))
+        }
+        Command::Rules { command, admin } => admin_command(&admin, |c| rules(c, command)),
+        Command::Quote {
+            command: QuoteCmd::Show { account, quote_id },
+            admin,
+        } => admin_command(&admin, |c| {
+            c.call(
+                Method::GET,
+                &format!(
+                    "/admin/accounts/{}/quotes/{}",
+                    seg(&account),
+                    seg(&quote_id)
+                ),
+                None,
+            )
+        }),
+        Command::Report {
+            command:
+                ReportCmd::Liability {
+                    account,
+                    from,
+                    to,
+                    format,
+                },
+            admin,
+        } => admin_command(&admin, |c| {
+            c.call(
+                Method::GET,
+                &format!(
+                    "/admin/accounts/{}/reports/liability?from={}&to={}&format={}",
+                    seg(&account),
+                    seg(&from),
+                    seg(&to),
+                    seg(&format)
+                ),
+                None,
+            )
+        }),
+    }
+}
+
+/// A path segment, percent-encoded.
+fn seg(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn admin_command(
+    admin: &Admin,
+    f: impl FnOnce(&AdminClient) -> anyhow::Result<Body>,
+) -> anyhow::Result<()> {
+    let client = AdminClient::new(
+        Some(admin.admin_url.clone()),
+        admin.token.clone(),
+        admin.token_file.clone(),
+    )?;
+    match f(&client)? {
+        Body::Json(v) => println!("{}", serde_json::to_string_pretty(&v)?),
+        Body::Text(t) => print!("{t}"),
+        Body::Empty => println!("done"),
+    }
+    Ok(())
+}
+
+fn accounts(c: &AdminClient, command: AccountsCmd) -> anyhow::Result<Body> {
+    match command {
+        AccountsCmd::List => c.call(Method::GET, "/admin/accounts", None),
+        AccountsCmd::Create {
+            id,
+            store_hashes,
+            profiles,
+        } => c.call(
+            Method::POST,
+            "/admin/accounts",
+            Some(
+                &serde_json::json!({"id": id, "store_hashes": store_hashes, "profiles": profiles}),
+            ),
+        ),
+        AccountsCmd::Show { id } => {
+            c.call(Method::GET, &format!("/admin/accounts/{}", seg(&id)), None)
+        }
+        AccountsCmd::Update {
+            id,
+            store_hashes,
+            profiles,
+        } => {
+            let mut patch = serde_json::Map::new();
+            if let Some(h) = store_hashes {
+                patch.insert("store_hashes".into(), serde_json::json!(h));
+            }
+            if let Some(p) = profiles {
+                patch.insert("profiles".into(), serde_json::json!(p));
+            }
+            c.call(
+                Method::PATCH,
+                &format!("/admin/accounts/{}", seg(&id)),
+                Some(&serde_json::Value::Object(patch)),
+            )
+        }
+        AccountsCmd::Delete { id } => c.call(
+            Method::DELETE,
+            &format!("/admin/accounts/{}", seg(&id)),
+            None,
+        ),
+    }
+}
+
+fn credentials(c: &AdminClient, command: CredentialsCmd) -> anyhow::Result<Body> {
+    match command {
+        CredentialsCmd::Create { account } => c.call(
+            Method::POST,
+            &format!("/admin/accounts/{}/credentials", seg(&account)),
+            None,
+        ),
+        CredentialsCmd::List { account } => c.call(
+            Method::GET,
+            &format!("/admin/accounts/{}/credentials", seg(&account)),
+            None,
+        ),
+        CredentialsCmd::Revoke { account, username } => c.call(
+            Method::DELETE,
+            &format!(
+                "/admin/accounts/{}/credentials/{}",
+                seg(&account),
+                seg(&username)
+            ),
+            None,
+        ),
+    }
+}
+
+fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
+    match command {
+        RulesCmd::Export { account, output } => {
+            let body = c.call(
+                Method::GET,
+                &format!("/admin/accounts/{}/rules", seg(&account)),
+                None,
+            )?;
+            match (output, body) {
+                (Some(path), Body::Json(v)) => {
+                    std::fs::write(&path, serde_json::to_string_pretty(&v)? + "\n")
+                        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                    Ok(Body::Text(format!("wrote {}\n", path.display())))
+                }
+                (_, body) => Ok(body),
+            }
+        }
+        RulesCmd::Import { account, file } => {
+            let doc: RulesDocument = crate::json::parse(&read(&file)?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let doc = doc
+                .validate()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            c.call(
+                Method::PUT,
+                &format!("/admin/accounts/{}/rules", seg(&account)),
+                Some(&serde_json::to_value(doc)?),
+            )
+        }
+        RulesCmd::ImportBigcommerce {
+            account,
+            zones,
+            rates,
+            classes,
+        } => {
+            let zones = crate::bigcommerce::items(&zones.display().to_string(), &read(&zones)?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let rates = crate::bigcommerce::items(&rates.display().to_string(), &read(&rates)?)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let classes = match classes {
+                Some(f) => Some(
+                    crate::bigcommerce::items(&f.display().to_string(), &read(&f)?)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                ),
+                None => None,
+            };
+            // Keep the account's own settings (rounding, exemptions...).
+            let current = c.call(
+                Method::GET,
+                &format!("/admin/accounts/{}/rules", seg(&account)),
+                None,
+            )?;
+            let settings = match current {
+                Body::Json(v) => serde_json::from_value(v["settings"].clone()).unwrap_or_default(),
+                _ => Default::default(),
+            };
+            let doc = crate::bigcommerce::rules(zones, rates, classes, settings)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            c.call(
+                Method::PUT,
+                &format!("/admin/accounts/{}/rules", seg(&account)),
+                Some(&serde_json::to_value(doc)?),
+            )
+        }
     }
 }
 
@@ -74,6 +426,7 @@ fn serve(config: Option<&Path>) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let app = crate::startup::Application::build(config).await?;
         println!("levy: public listener on http://{}", app.public_addr());
+        println!("levy: admin listener on http://{}", app.admin_addr());
         use std::io::Write;
         std::io::stdout().flush().ok();
         app.run_until_stopped().await

@@ -5,7 +5,9 @@
 
 pub mod accounts;
 pub mod api;
+pub mod bigcommerce;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod currency;
 pub mod engine;
@@ -13,7 +15,9 @@ pub mod error;
 pub mod json;
 pub mod lifecycle;
 pub mod manage;
+pub mod metrics;
 pub mod quote;
+pub mod report;
 pub mod rounding;
 pub mod rules;
 pub mod startup;

@@ -130,6 +130,71 @@ pub struct Settings {
     /// Taxability code (case-insensitive) -> the rates it exempts.
     #[serde(default)]
     pub exemptions: BTreeMap<String, Exemption>,
+    /// BigCommerce's own tax settings, kept so that they round-trip through the
+    /// settings endpoint unchanged; they do not change how Levy computes.
+    #[serde(default, skip_serializing_if = "StoreSettings::is_empty")]
+    pub bigcommerce: StoreSettings,
+}
+
+/// The fields of BigCommerce's `Tax_Settings` other than `rounding_strategy`, which maps
+/// onto [`Settings::rounding`]. Enumerations are checked, so a typo is refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_entered_with_prices: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_display_settings: Option<StorePriceDisplay>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback_strategy: Option<FallbackStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub should_subtract_store_tax: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub should_use_geolocation_to_determine_guest_shopper_tax_zone: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_shopper_tax_zone_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_tax_zone_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_submission_strategy: Option<DocumentSubmission>,
+}
+
+impl StoreSettings {
+    pub fn is_empty(&self) -> bool {
+        self == &StoreSettings::default()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorePriceDisplay {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_panel_price_display_strategy: Option<DisplayStrategy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_price_display_strategy: Option<DisplayStrategy>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DisplayStrategy {
+    Zone,
+    Inclusive,
+    Exclusive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FallbackStrategy {
+    Fixed,
+    Basic,
+    Disable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DocumentSubmission {
+    OnPaymentCapture,
+    OnOrderCreation,
 }
 
 /// What a taxability code exempts: `"all"` or a list of rate ids.

@@ -7,6 +7,7 @@ use crate::accounts::Directory;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::manage;
+use crate::metrics::Metrics;
 use crate::store::group_commit::GroupCommit;
 use crate::store::sled_store::SledStore;
 use crate::store::Store;
@@ -17,7 +18,9 @@ use std::sync::Arc;
 
 pub struct Application {
     public: actix_web::dev::Server,
+    admin: actix_web::dev::Server,
     public_addr: SocketAddr,
+    admin_addr: SocketAddr,
     state: web::Data<AppState>,
 }
 
@@ -30,13 +33,19 @@ impl Application {
         let accounts = store.accounts().map_err(|e| anyhow::anyhow!("{e}"))?;
         let directory = Directory::build(accounts, &config.base_domains)
             .map_err(|e| anyhow::anyhow!("stored rules do not load (damaged store?): {e}"))?;
-        let durability = GroupCommit::start(store.clone(), |_, _| {});
+        let metrics = Arc::new(Metrics::new());
+        let observer = metrics.clone();
+        let durability = GroupCommit::start(store.clone(), move |took, writers| {
+            observer.observe_flush(took, writers)
+        });
         let state = web::Data::new(AppState {
             directory: ArcSwap::from_pointee(directory),
             store,
             durability,
             limits: config.limits.clone(),
             account_writes: tokio::sync::Mutex::new(()),
+            metrics,
+            admin_token: admin_token(&config)?,
         });
         if let Some(demo) = &config.demo {
             bootstrap_demo(&state, demo).await?;
@@ -55,6 +64,8 @@ impl Application {
             App::new()
                 .app_data(shared.clone())
                 .app_data(web::PayloadConfig::new(json_limit))
+                .app_data(Listener("public"))
+                .wrap(actix_web::middleware::from_fn(observe))
                 .configure(api::provider::routes)
                 .default_service(web::to(api::not_found))
         })
@@ -62,15 +73,42 @@ impl Application {
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
+
+        let admin_listener = TcpListener::bind(&config.admin_listen).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {} (LEVY_ADMIN_LISTEN): {e}",
+                config.admin_listen
+            )
+        })?;
+        let admin_addr = admin_listener.local_addr()?;
+        let shared = state.clone();
+        let admin = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .app_data(Listener("admin"))
+                .wrap(actix_web::middleware::from_fn(observe))
+                .configure(api::admin::routes)
+                .default_service(web::to(api::not_found))
+        })
+        .workers(1)
+        .shutdown_timeout(10)
+        .listen(admin_listener)?
+        .run();
         Ok(Application {
             public,
+            admin,
             public_addr,
+            admin_addr,
             state,
         })
     }
 
     pub fn public_addr(&self) -> SocketAddr {
         self.public_addr
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     /// Shared state, for embedding and tests (e.g. to create accounts directly).
@@ -80,7 +118,13 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT: in-flight requests finish, then the store is flushed.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let result = self.public.await;
+        let public = self.public.handle();
+        let admin = self.admin.handle();
+        // Either server stopping (a signal reaches both) stops the other.
+        let result = tokio::select! {
+            r = self.public => { admin.stop(true).await; r }
+            r = self.admin => { public.stop(true).await; r }
+        };
         self.state.durability.stop();
         let store = self.state.store.clone();
         web::block(move || store.sync())
@@ -89,6 +133,46 @@ impl Application {
         result?;
         Ok(())
     }
+}
+
+/// The admin token: `LEVY_ADMIN_TOKEN`, else `admin_token_file`, else a random token kept
+/// in `<data_dir>/admin-token` (created once, mode 0600).
+fn admin_token(config: &Config) -> anyhow::Result<String> {
+    if let Some(t) = config
+        .admin_token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Ok(t.to_string());
+    }
+    let (path, generate) = match &config.admin_token_file {
+        Some(p) => (p.clone(), false),
+        None => (config.data_dir.join("admin-token"), true),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
+        Ok(_) | Err(_) if !generate => {
+            anyhow::bail!("admin token file {} is missing or empty", path.display())
+        }
+        _ => {}
+    }
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot write the admin token to {}: {e}", path.display()))?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    eprintln!("levy: generated an admin token in {}", path.display());
+    Ok(token)
 }
 
 /// Creates the demo account of the default configuration when it does not exist.
@@ -116,4 +200,34 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
         .await
         .map_err(|e| anyhow::anyhow!("demo credential: {e}"))?;
     Ok(())
+}
+
+/// Which listener an app serves, for metric labels.
+#[derive(Clone, Copy)]
+struct Listener(&'static str);
+
+/// Counts requests and their latency by listener, route pattern and status.
+async fn observe(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let listener = req.app_data::<Listener>().map_or("unknown", |l| l.0);
+    let res = next.call(req).await?;
+    if let Some(state) = state {
+        let endpoint = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        let status = res.status().as_u16().to_string();
+        let m = &state.metrics;
+        m.requests
+            .with_label_values(&[listener, &endpoint, &status])
+            .inc();
+        m.latency
+            .with_label_values(&[listener, &endpoint])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(res)
 }

@@ -128,6 +128,7 @@ fn settings(rate_count: usize) -> impl Strategy<Value = Settings> {
                 rounding,
                 rounding_mode,
                 exemptions,
+                bigcommerce: Default::default(),
             }
         })
 }

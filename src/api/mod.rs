@@ -1,11 +1,14 @@
 //! HTTP: the provider API (public listener) and the admin API (admin listener).
 
+pub mod admin;
 pub mod body;
 pub mod provider;
+pub mod tax;
 
 use crate::accounts::Directory;
 use crate::config::Limits;
 use crate::error::{ErrorCode, LevyError};
+use crate::metrics::Metrics;
 use crate::store::group_commit::GroupCommit;
 use crate::store::{Store, StoreError};
 use actix_web::http::header;
@@ -22,6 +25,9 @@ pub struct AppState {
     pub limits: Limits,
     /// Serializes account changes (read-modify-write of the directory and the store).
     pub account_writes: tokio::sync::Mutex<()>,
+    pub metrics: Arc<Metrics>,
+    /// The admin listener's bearer token.
+    pub admin_token: String,
 }
 
 /// A [`LevyError`] as an HTTP response: `{"error": {"code", "message", "path"?}}`.
@@ -84,4 +90,19 @@ pub fn json_bytes(body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(body)
+}
+
+/// Reads a JSON body under the size limit and parses it, naming the field path on error.
+pub async fn json_body<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+    payload: actix_web::web::Payload,
+    state: &AppState,
+) -> Result<T, ApiError> {
+    let bytes = body::read(req, payload, state.limits.body_bytes).await?;
+    Ok(crate::json::parse(&bytes)?)
+}
+
+/// `{"data": ..., "meta": {}}`, the envelope of BigCommerce's v3 APIs and of the admin API.
+pub fn data(value: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"data": value, "meta": {}}))
 }

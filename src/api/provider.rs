@@ -182,8 +182,17 @@ async fn estimate(
 }
 
 /// Replies with the latest response of a record, once it is durable.
-async fn durable_reply(state: &AppState, record: QuoteRecord) -> Result<HttpResponse, ApiError> {
+async fn durable_reply(
+    state: &AppState,
+    record: QuoteRecord,
+    operation: &str,
+) -> Result<HttpResponse, ApiError> {
     state.durability.durable().await?;
+    state
+        .metrics
+        .quote_operations
+        .with_label_values(&[operation])
+        .inc();
     let body = record
         .latest_priced()
         .and_then(|v| v.response.as_ref())
@@ -208,7 +217,7 @@ async fn commit(
         lifecycle::commit(store.as_ref(), &caller, &quote, &computed.response)
     })
     .await??;
-    durable_reply(&state, record).await
+    durable_reply(&state, record, "commit").await
 }
 
 /// The `id` query parameter of `/adjust` and `/void`.
@@ -253,7 +262,7 @@ async fn adjust(
         lifecycle::adjust(store.as_ref(), &caller, &id, &quote, &computed.response)
     })
     .await??;
-    durable_reply(&state, record).await
+    durable_reply(&state, record, "adjust").await
 }
 
 async fn void(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -269,6 +278,11 @@ async fn void(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     })
     .await??;
     state.durability.durable().await?;
+    state
+        .metrics
+        .quote_operations
+        .with_label_values(&["void"])
+        .inc();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": record.id,
         "status": record.status,

@@ -10,8 +10,11 @@ use serde_json::Value;
 
 pub const BASE_DOMAIN: &str = "tax.example.com";
 
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
 pub struct TestApp {
     pub address: String,
+    pub admin_address: String,
     pub state: actix_web::web::Data<levy::api::AppState>,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
@@ -32,13 +35,16 @@ pub async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::ephemeral(dir.path());
     config.base_domains = vec![BASE_DOMAIN.into()];
+    config.admin_token = Some(ADMIN_TOKEN.into());
     tune(&mut config);
     let app = Application::build(config).await.expect("the app builds");
     let address = format!("http://{}", app.public_addr());
+    let admin_address = format!("http://{}", app.admin_addr());
     let state = app.state();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
+        admin_address,
         state,
         client: reqwest::Client::new(),
         dir,
@@ -146,6 +152,25 @@ pub fn quote(id: &str, amounts: &[&str]) -> Value {
             "items": items
         }]
     })
+}
+
+impl TestApp {
+    /// Calls the admin API with the admin token.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.admin_address, path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("admin request sent")
+    }
 }
 
 pub async fn json(res: reqwest::Response) -> Value {

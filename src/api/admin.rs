@@ -1,0 +1,293 @@
+//! The admin API (SPEC section 9): accounts, credentials, rules, quotes, reports and
+//! metrics, on its own listener, behind `Authorization: Bearer <admin token>`.
+
+use super::{data, json_body, ApiError, AppState};
+use crate::accounts::Account;
+use crate::error::{ErrorCode, LevyError};
+use crate::manage::{self, NewAccount};
+use crate::report;
+use crate::rules::RulesDocument;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/healthz",
+        web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+    )
+    .service(
+        web::scope("")
+            .wrap(actix_web::middleware::from_fn(require_token))
+            .route("/metrics", web::get().to(metrics))
+            .service(
+                web::scope("/admin/accounts")
+                    .route("", web::get().to(list_accounts))
+                    .route("", web::post().to(create_account))
+                    .route("/{id}", web::get().to(get_account))
+                    .route("/{id}", web::patch().to(patch_account))
+                    .route("/{id}", web::delete().to(delete_account))
+                    .route("/{id}/credentials", web::get().to(list_credentials))
+                    .route("/{id}/credentials", web::post().to(create_credential))
+                    .route(
+                        "/{id}/credentials/{username}",
+                        web::delete().to(revoke_credential),
+                    )
+                    .route("/{id}/rules", web::get().to(get_rules))
+                    .route("/{id}/rules", web::put().to(put_rules))
+                    .route("/{id}/quotes/{quote_id}", web::get().to(get_quote))
+                    .route("/{id}/reports/liability", web::get().to(liability))
+                    .configure(super::tax::routes),
+            ),
+    );
+}
+
+/// Rejects requests without the admin bearer token (compared in constant time).
+async fn require_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .unwrap_or("");
+    let ok = state.is_some_and(|s| {
+        let expected = s.admin_token.as_bytes();
+        !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected))
+    });
+    if !ok {
+        let err = LevyError::new(
+            ErrorCode::Unauthorized,
+            "the admin API needs `Authorization: Bearer <admin token>`",
+        );
+        let res = HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"Levy admin\""))
+            .json(err.body());
+        return Ok(req.into_response(res).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+/// An account as the admin API shows it: never a password or a hash.
+fn view(a: &Account) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.id,
+        "store_hashes": a.store_hashes,
+        "profiles": a.profiles,
+        "created_at": a.created_at,
+        "credentials": a.credentials.iter().map(|c| serde_json::json!({"username": c.username, "created_at": c.created_at})).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn account(state: &AppState, id: &str) -> Result<Account, ApiError> {
+    state
+        .directory
+        .load()
+        .get(id)
+        .map(|l| l.account.clone())
+        .ok_or_else(|| {
+            ApiError(LevyError::new(
+                ErrorCode::NotFound,
+                format!("no account has id {id}"),
+            ))
+        })
+}
+
+async fn list_accounts(state: web::Data<AppState>) -> HttpResponse {
+    let directory = state.directory.load();
+    let mut accounts: Vec<&Account> = directory.accounts().map(|l| &l.account).collect();
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    data(accounts.into_iter().map(view).collect::<Vec<_>>())
+}
+
+async fn create_account(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let new: NewAccount = json_body(&req, payload, &state).await?;
+    let account = manage::create_account(&state, new).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({"data": view(&account), "meta": {}})))
+}
+
+async fn get_account(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(data(view(&account(&state, &path)?)))
+}
+
+#[derive(Deserialize)]
+struct AccountPatch {
+    #[serde(default)]
+    store_hashes: Option<Vec<String>>,
+    #[serde(default)]
+    profiles: Option<Vec<String>>,
+}
+
+async fn patch_account(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let patch: AccountPatch = json_body(&req, payload, &state).await?;
+    let account = manage::update_account(&state, &path, patch.store_hashes, patch.profiles).await?;
+    Ok(data(view(&account)))
+}
+
+async fn delete_account(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    manage::delete_account(&state, &path).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn list_credentials(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(data(view(&account(&state, &path)?)["credentials"].clone()))
+}
+
+async fn create_credential(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (username, password) = manage::add_credential(&state, &path).await?;
+    Ok(HttpResponse::Created().json(
+        serde_json::json!({"data": {"username": username, "password": password}, "meta": {}}),
+    ))
+}
+
+async fn revoke_credential(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, username) = path.into_inner();
+    manage::revoke_credential(&state, &id, &username).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn get_rules(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(&account(&state, &path)?.rules))
+}
+
+async fn put_rules(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rules: RulesDocument = json_body(&req, payload, &state).await?;
+    let stored = manage::put_rules(&state, &path, rules).await?;
+    Ok(HttpResponse::Ok().json(&stored))
+}
+
+async fn get_quote(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, quote_id) = path.into_inner();
+    account(&state, &id)?;
+    let store = state.store.clone();
+    let record = web::block(move || store.quote(&id, &quote_id))
+        .await??
+        .ok_or_else(|| {
+            ApiError(LevyError::new(
+                ErrorCode::NotFound,
+                "no committed quote has this id",
+            ))
+        })?;
+    Ok(data(serde_json::json!({
+        "id": record.id,
+        "status": record.status,
+        "store_hash": record.store_hash,
+        "versions": record.versions,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+}
+
+fn date_param(value: Option<&str>, name: &str) -> Result<chrono::NaiveDate, ApiError> {
+    let v = value.ok_or_else(|| {
+        ApiError(LevyError::at(
+            ErrorCode::BadRequest,
+            name,
+            format!("`{name}` (YYYY-MM-DD) is required"),
+        ))
+    })?;
+    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+        ApiError(LevyError::at(
+            ErrorCode::BadRequest,
+            name,
+            format!("`{v}` is not a date as YYYY-MM-DD"),
+        ))
+    })
+}
+
+async fn liability(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let q = web::Query::<ReportQuery>::from_query(req.query_string()).map_err(|_| {
+        ApiError(LevyError::new(
+            ErrorCode::BadRequest,
+            "the query string cannot be read",
+        ))
+    })?;
+    let from = date_param(q.from.as_deref(), "from")?;
+    let to = date_param(q.to.as_deref(), "to")?;
+    if from > to {
+        return Err(ApiError(LevyError::at(
+            ErrorCode::BadRequest,
+            "to",
+            "`to` comes before `from`",
+        )));
+    }
+    let id = path.into_inner();
+    account(&state, &id)?;
+    let store = state.store.clone();
+    let records = web::block(move || store.quotes(&id)).await??;
+    let rows = report::liability(&records, from, to);
+    match q.format.as_deref() {
+        None | Some("json") => Ok(data(rows)),
+        Some("csv") => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(report::to_csv(&rows))),
+        Some(other) => Err(ApiError(LevyError::at(
+            ErrorCode::BadRequest,
+            "format",
+            format!("unknown format `{other}`; use json or csv"),
+        ))),
+    }
+}

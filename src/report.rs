@@ -1,0 +1,121 @@
+//! The liability report: committed, non-voided tax by rate and currency over a range of
+//! transaction dates, from the latest version of each quote. Pure: records in, rows out.
+
+use crate::engine::transaction_day;
+use crate::quote::{LineResponse, QuoteResponse};
+use crate::store::{QuoteRecord, QuoteStatus};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One rate in one currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiabilityRow {
+    /// The rate id as it appears in `sales_tax_summary`.
+    pub rate_id: String,
+    pub rate_name: String,
+    pub currency: String,
+    /// Sum of the tax-exclusive amounts of the lines this rate taxed.
+    #[serde(with = "crate::json::dec")]
+    pub taxable_amount: Decimal,
+    #[serde(with = "crate::json::dec")]
+    pub tax: Decimal,
+    /// Quotes in which the rate appears.
+    pub count: usize,
+    /// Lines the rate taxed.
+    pub lines: usize,
+}
+
+#[derive(Default)]
+struct Acc {
+    name: String,
+    taxable: Decimal,
+    tax: Decimal,
+    quotes: BTreeSet<String>,
+    lines: usize,
+}
+
+/// Rows for quotes whose transaction date (UTC) is within `from..=to`, ordered by
+/// currency then rate id.
+pub fn liability(records: &[QuoteRecord], from: NaiveDate, to: NaiveDate) -> Vec<LiabilityRow> {
+    let mut acc: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    for record in records
+        .iter()
+        .filter(|r| r.status == QuoteStatus::Committed)
+    {
+        let Some(latest) = record.latest_priced() else {
+            continue;
+        };
+        let (Some(request), Some(raw)) = (&latest.request, &latest.response) else {
+            continue;
+        };
+        let Ok(day) = transaction_day(&request.transaction_date) else {
+            continue;
+        };
+        if day < from || day > to {
+            continue;
+        }
+        let Ok(response) = serde_json::from_str::<QuoteResponse>(raw.get()) else {
+            tracing::error!(quote = %record.id, "stored response does not decode; left out of the report");
+            continue;
+        };
+        let currency = request.currency_code.to_ascii_uppercase();
+        for line in lines(&response) {
+            for tax in &line.price.sales_tax_summary {
+                let a = acc.entry((currency.clone(), tax.id.clone())).or_default();
+                a.name = tax.name.clone();
+                a.taxable += line.price.amount_exclusive;
+                a.tax += tax.amount;
+                a.quotes.insert(record.id.clone());
+                a.lines += 1;
+            }
+        }
+    }
+    acc.into_iter()
+        .map(|((currency, rate_id), a)| LiabilityRow {
+            rate_id,
+            rate_name: a.name,
+            currency,
+            taxable_amount: a.taxable.normalize(),
+            tax: a.tax.normalize(),
+            count: a.quotes.len(),
+            lines: a.lines,
+        })
+        .collect()
+}
+
+fn lines(response: &QuoteResponse) -> impl Iterator<Item = &LineResponse> {
+    response.documents.iter().flat_map(|d| {
+        d.items
+            .iter()
+            .flat_map(|i| std::iter::once(i).chain(i.wrapping.as_deref()))
+            .chain([&d.shipping, &d.handling])
+    })
+}
+
+/// The report as CSV, with a header row.
+pub fn to_csv(rows: &[LiabilityRow]) -> String {
+    let mut out = String::from("rate_id,rate_name,currency,taxable_amount,tax,count,lines\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            csv_field(&r.rate_id),
+            csv_field(&r.rate_name),
+            csv_field(&r.currency),
+            r.taxable_amount,
+            r.tax,
+            r.count,
+            r.lines
+        ));
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
