@@ -40,6 +40,10 @@ pub struct Credential {
     /// Hex of SHA-256(salt || password).
     pub hash: String,
     pub created_at: DateTime<Utc>,
+    /// The BigCommerce store this credential was pushed to (`levy connect`), so that a
+    /// rotation or a disconnect revokes exactly the credentials of that store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_hash: Option<String>,
 }
 
 fn digest(salt: &[u8], password: &str) -> [u8; 32] {
@@ -59,6 +63,7 @@ impl Credential {
             salt: hex::encode(salt),
             hash: hex::encode(digest(&salt, password)),
             created_at: Utc::now(),
+            store_hash: None,
         }
     }
 

@@ -34,11 +34,50 @@ pub struct Admin {
     )]
     pub admin_url: String,
     /// The admin bearer token.
-    #[arg(long, env = "LEVY_ADMIN_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
+    #[arg(
+        long = "admin-token",
+        env = "LEVY_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_token: Option<String>,
     /// A file holding the admin token [default: $LEVY_DATA_DIR/admin-token or data/admin-token].
-    #[arg(long, env = "LEVY_ADMIN_TOKEN_FILE", global = true)]
-    pub token_file: Option<PathBuf>,
+    #[arg(
+        long = "admin-token-file",
+        env = "LEVY_ADMIN_TOKEN_FILE",
+        global = true
+    )]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+/// Which BigCommerce store, and how to call its API.
+#[derive(Debug, clap::Args)]
+pub struct Store {
+    /// The store's hash (as in https://api.bigcommerce.com/stores/HASH/v3).
+    #[arg(long)]
+    pub store_hash: String,
+    /// An API account token of the store (X-Auth-Token).
+    #[arg(long, env = "LEVY_BC_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// BigCommerce's API base URL.
+    #[arg(long, env = "LEVY_BC_API_BASE", default_value = crate::connect::DEFAULT_API_BASE)]
+    pub api_base: String,
+    /// Seconds to wait for each BigCommerce call.
+    #[arg(long, default_value_t = 20)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCmd {
+    /// What BigCommerce holds for this provider, and whether Levy accepts that username.
+    Status {
+        account: String,
+        #[command(flatten)]
+        store: Store,
+        /// The tax provider id BigCommerce gave Levy.
+        #[arg(long)]
+        provider_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +132,12 @@ pub enum RulesCmd {
         account: String,
         /// The rules document; `-` reads standard input.
         file: PathBuf,
+    },
+    /// Read a store's tax classes, zones and rates from BigCommerce and install them.
+    Pull {
+        account: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// Install a store's BigCommerce manual-tax setup from its v3 API responses.
     ImportBigcommerce {
@@ -170,6 +215,37 @@ pub enum Command {
         #[command(flatten)]
         admin: Admin,
     },
+    /// Register (or rotate) the account's credentials with a BigCommerce store.
+    Connect {
+        account: String,
+        #[command(flatten)]
+        store: Store,
+        /// The tax provider id BigCommerce gave Levy.
+        #[arg(long)]
+        provider_id: String,
+        /// The profile BigCommerce puts in the provider URL (`https://PROFILE.<base domain>/estimate`).
+        #[arg(long)]
+        profile: Option<String>,
+        #[command(flatten)]
+        admin: Admin,
+    },
+    /// The connection of a store, as BigCommerce reports it.
+    Connection {
+        #[command(subcommand)]
+        command: ConnectionCmd,
+        #[command(flatten)]
+        admin: Admin,
+    },
+    /// Remove a store's connection at BigCommerce, then revoke its credentials.
+    Disconnect {
+        account: String,
+        #[command(flatten)]
+        store: Store,
+        #[arg(long)]
+        provider_id: String,
+        #[command(flatten)]
+        admin: Admin,
+    },
     /// Committed quotes (a client of the admin API).
     Quote {
         #[command(subcommand)]
@@ -211,6 +287,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             admin_command(&admin, |c| credentials(c, command))
         }
         Command::Rules { command, admin } => admin_command(&admin, |c| rules(c, command)),
+        Command::Connect {
+            account,
+            store,
+            provider_id,
+            profile,
+            admin,
+        } => admin_command(&admin, |c| {
+            let bc = bigcommerce(&store)?;
+            let done = crate::connect::connect(c, &bc, &account, &provider_id, profile.as_deref())?;
+            Ok(Body::Json(serde_json::to_value(done)?))
+        }),
+        Command::Connection {
+            command:
+                ConnectionCmd::Status {
+                    account,
+                    store,
+                    provider_id,
+                },
+            admin,
+        } => admin_command(&admin, |c| {
+            Ok(Body::Json(crate::connect::status(
+                c,
+                &bigcommerce(&store)?,
+                &account,
+                &provider_id,
+            )?))
+        }),
+        Command::Disconnect {
+            account,
+            store,
+            provider_id,
+            admin,
+        } => admin_command(&admin, |c| {
+            Ok(Body::Json(crate::connect::disconnect(
+                c,
+                &bigcommerce(&store)?,
+                &account,
+                &provider_id,
+            )?))
+        }),
         Command::Quote {
             command: QuoteCmd::Show { account, quote_id },
             admin,
@@ -269,8 +385,8 @@ fn admin_command(
 ) -> anyhow::Result<()> {
     let client = AdminClient::new(
         Some(admin.admin_url.clone()),
-        admin.token.clone(),
-        admin.token_file.clone(),
+        admin.admin_token.clone(),
+        admin.admin_token_file.clone(),
     )?;
     match f(&client)? {
         Body::Json(v) => println!("{}", serde_json::to_string_pretty(&v)?),
@@ -347,8 +463,27 @@ fn credentials(c: &AdminClient, command: CredentialsCmd) -> anyhow::Result<Body>
     }
 }
 
+fn bigcommerce(store: &Store) -> anyhow::Result<crate::connect::BigCommerce> {
+    crate::connect::BigCommerce::new(
+        &store.api_base,
+        &store.store_hash,
+        &store.token,
+        store.timeout,
+    )
+}
+
 fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
     match command {
+        RulesCmd::Pull { account, store } => {
+            let doc = crate::connect::pull(c, &bigcommerce(&store)?, &account)?;
+            Ok(Body::Json(serde_json::json!({
+                "account": account,
+                "store_hash": store.store_hash,
+                "classes": doc.classes.len(),
+                "zones": doc.zones.len(),
+                "rates": doc.rates.len(),
+            })))
+        }
         RulesCmd::Export { account, output } => {
             let body = c.call(
                 Method::GET,

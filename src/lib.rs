@@ -9,6 +9,7 @@ pub mod bigcommerce;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod connect;
 pub mod currency;
 pub mod engine;
 pub mod error;

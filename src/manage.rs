@@ -162,11 +162,21 @@ pub async fn delete_account(state: &AppState, id: &str) -> Result<(), LevyError>
 
 /// Adds a credential with a generated password; returns (username, password).
 pub async fn add_credential(state: &AppState, id: &str) -> Result<(String, String), LevyError> {
+    add_store_credential(state, id, None).await
+}
+
+/// Adds a credential meant for one BigCommerce store (see [`Credential::store_hash`]).
+pub async fn add_store_credential(
+    state: &AppState,
+    id: &str,
+    store_hash: Option<String>,
+) -> Result<(String, String), LevyError> {
     let directory = state.directory.load();
     let (mut credential, mut password) = Credential::generate(id);
     while directory.username_taken(&credential.username) {
         (credential, password) = Credential::generate(id);
     }
+    credential.store_hash = store_hash;
     modify(state, id, move |current| {
         let mut account = current.cloned().ok_or_else(|| not_found(id))?;
         let username = credential.username.clone();

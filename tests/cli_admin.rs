@@ -312,6 +312,11 @@ fn every_command_has_help() {
         vec!["quote", "--help"],
         vec!["report", "liability", "--help"],
         vec!["serve", "--help"],
+        vec!["connect", "--help"],
+        vec!["disconnect", "--help"],
+        vec!["connection", "status", "--help"],
+        vec!["rules", "pull", "--help"],
+        vec!["estimate", "--help"],
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_levy"))
             .args(&args)

@@ -94,7 +94,13 @@ fn view(a: &Account) -> serde_json::Value {
         "store_hashes": a.store_hashes,
         "profiles": a.profiles,
         "created_at": a.created_at,
-        "credentials": a.credentials.iter().map(|c| serde_json::json!({"username": c.username, "created_at": c.created_at})).collect::<Vec<_>>(),
+        "credentials": a.credentials.iter().map(|c| {
+            let mut v = serde_json::json!({"username": c.username, "created_at": c.created_at});
+            if let Some(h) = &c.store_hash {
+                v["store_hash"] = serde_json::json!(h);
+            }
+            v
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -170,11 +176,30 @@ async fn list_credentials(
     Ok(data(view(&account(&state, &path)?)["credentials"].clone()))
 }
 
+#[derive(Deserialize, Default)]
+struct NewCredential {
+    /// The BigCommerce store the credential is for (optional).
+    #[serde(default)]
+    store_hash: Option<String>,
+}
+
 async fn create_credential(
+    req: HttpRequest,
+    payload: web::Payload,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (username, password) = manage::add_credential(&state, &path).await?;
+    let bytes = super::body::read(&req, payload, state.limits.body_bytes).await?;
+    let new: NewCredential = if bytes.iter().all(u8::is_ascii_whitespace) {
+        NewCredential::default()
+    } else {
+        crate::json::parse(&bytes)?
+    };
+    let store_hash = new
+        .store_hash
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    let (username, password) = manage::add_store_credential(&state, &path, store_hash).await?;
     Ok(HttpResponse::Created().json(
         serde_json::json!({"data": {"username": username, "password": password}, "meta": {}}),
     ))
