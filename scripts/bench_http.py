@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""The HTTP benchmark behind scripts/bench-http (run that: it installs wrk and oha and builds).
+
+Starts Levy (release) on a temporary store and the ceiling (examples/ceiling.rs), drives
+both on loopback with wrk and oha, bounded in time, and prints every figure with the ratio
+that BENCHMARKS.md reports. Everything is measured in this one run, on this machine.
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LEVY = os.path.join(ROOT, "target", "release", "levy")
+CEILING = os.path.join(ROOT, "target", "release", "examples", "ceiling")
+OUT = os.path.join(ROOT, "target", "bench-http")
+ADMIN_TOKEN = "bench-admin-token"
+DEMO_USER, DEMO_PASSWORD = "demo", "bench-demo-password"
+
+ESTIMATE_LUA = """
+wrk.method = "POST"
+wrk.body = io.open(os.getenv("BODY_FILE")):read("*a")
+wrk.headers["Content-Type"] = "application/json"
+local auth = os.getenv("AUTH_B64")
+if auth and auth ~= "" then wrk.headers["Authorization"] = "Basic " .. auth end
+wrk.headers["X-Bc-Store-Hash"] = "demostore"
+local host = os.getenv("HOST_HEADER")
+if host and host ~= "" then wrk.headers["Host"] = host end
+"""
+
+# Each request commits a new quote id: run prefix, thread, counter.
+COMMIT_LUA = ESTIMATE_LUA + """
+local template = wrk.body
+local n = 0
+local prefix = os.getenv("RUN_PREFIX")
+local tid = 0
+function setup(thread)
+  thread:set("tid", tostring(math.random(1, 1000000000)))
+end
+function request()
+  n = n + 1
+  local body = string.gsub(template, '"id": "113"', '"id": "' .. prefix .. '-' .. tid .. '-' .. n .. '"', 1)
+  return wrk.format(nil, nil, nil, body)
+end
+"""
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def start(cmd, env, patterns):
+    """Starts a server and waits for the lines that name its addresses."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    found = {}
+    deadline = time.time() + 60
+    while len(found) < len(patterns) and time.time() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"{cmd[0]} exited before printing its address")
+        for name, pattern in patterns.items():
+            m = re.search(pattern, line)
+            if m:
+                found[name] = m.group(1)
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc, found
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def http(method, url, body=None, headers=None):
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=120) as res:
+        text = res.read()
+        return json.loads(text) if text else None
+
+
+def parse_duration(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m)", s)
+    v, unit = float(m.group(1)), m.group(2)
+    return v * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url, lua, env, conns, seconds, threads=2):
+    """Runs wrk; returns requests/s and latency percentiles (ms)."""
+    threads = max(1, min(threads, conns))
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", lua, url],
+        env={**os.environ, **env}, capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = {p: parse_duration(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", out, re.M)}
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    if bad:
+        raise SystemExit(f"{bad.group(1)} non-2xx responses from {url}:\n{out}")
+    return {"rps": rps, "p50_ms": pct.get("50"), "p99_ms": pct.get("99"), "socket_errors": errors.group(1) if errors else None}
+
+
+def oha(url, body_file, headers, rate, seconds, conns):
+    """Runs oha at a fixed rate with latency correction; returns percentiles (ms)."""
+    cmd = ["oha", "-z", f"{seconds}s", "-q", str(rate), "-c", str(conns), "--latency-correction", "--no-tui",
+           "--output-format", "json", "-m", "POST", "-D", body_file, "-T", "application/json"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    out = json.loads(subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout)
+    pct = out["latencyPercentiles"]
+    codes = out.get("statusCodeDistribution", {})
+    if any(k != "200" for k in codes):
+        raise SystemExit(f"oha saw statuses {codes}")
+    return {
+        "rate": rate,
+        "achieved_rps": out["summary"]["requestsPerSec"],
+        "p50_ms": pct["p50"] * 1000, "p99_ms": pct["p99"] * 1000, "p99.9_ms": pct["p99.9"] * 1000,
+    }
+
+
+def estimate_body(items, postal="45891"):
+    q = json.load(open(os.path.join(ROOT, "quotes", "estimate.json")))
+    doc = q["documents"][0]
+    doc["destination_address"]["postal_code"] = postal
+    template = doc["items"][0]
+    doc["items"] = []
+    for i in range(items):
+        it = json.loads(json.dumps(template))
+        it["id"] = f"item-{i}"
+        it.pop("wrapping", None)
+        doc["items"].append(it)
+    return q
+
+
+def zone_rules(n):
+    zones = [{"id": 2 + i, "name": f"Z{i}", "shopper_target_settings": {"locations": [
+        {"country_code": "US", "postal_codes": ["%05d" % (10000 + i)]}]}} for i in range(n)]
+    rates = [{"id": 1 + i, "tax_zone_id": 2 + i, "name": "Local", "class_rates": [{"tax_class_id": 0, "rate": 7.5}]} for i in range(n)]
+    return {"zones": zones, "rates": rates}
+
+
+def svg_plot(path, panels):
+    """Three small line charts, no dependencies."""
+    w, h, pad = 300, 220, 45
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w * len(panels)}" height="{h + 20}" font-family="sans-serif" font-size="10">']
+    for k, (title, xlabel, ylabel, points, logx) in enumerate(panels):
+        ox = k * w
+        xs = [p[0] for p in points]
+        ys = [p[1] for p in points]
+        import math
+        fx = (lambda x: math.log10(x)) if logx else (lambda x: x)
+        x0, x1 = fx(min(xs)), fx(max(xs))
+        y1 = max(ys) * 1.15 or 1
+        def px(x):
+            return ox + pad + (fx(x) - x0) / ((x1 - x0) or 1) * (w - pad - 15)
+        def py(y):
+            return h - pad + 10 - y / y1 * (h - pad - 20)
+        parts.append(f'<text x="{ox + w / 2}" y="14" text-anchor="middle" font-size="12">{title}</text>')
+        parts.append(f'<line x1="{ox + pad}" y1="{h - pad + 10}" x2="{ox + w - 10}" y2="{h - pad + 10}" stroke="black"/>')
+        parts.append(f'<line x1="{ox + pad}" y1="20" x2="{ox + pad}" y2="{h - pad + 10}" stroke="black"/>')
+        parts.append(f'<text x="{ox + w / 2}" y="{h + 12}" text-anchor="middle">{xlabel}</text>')
+        parts.append(f'<text x="{ox + 10}" y="{h / 2}" transform="rotate(-90 {ox + 10} {h / 2})" text-anchor="middle">{ylabel}</text>')
+        pts = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in points)
+        parts.append(f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{pts}"/>')
+        for x, y in points:
+            parts.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="#1f77b4"/>')
+            parts.append(f'<text x="{px(x):.1f}" y="{h - pad + 22}" text-anchor="middle">{x}</text>')
+            parts.append(f'<text x="{px(x):.1f}" y="{py(y) - 6:.1f}" text-anchor="middle">{y:.3g}</text>')
+    parts.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(parts) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="short phases (smoke run)")
+    ap.add_argument("--soak", type=int, default=0, help="memory soak under load, seconds")
+    ap.add_argument("--no-profile", action="store_true")
+    args = ap.parse_args()
+    long, short = (3, 2) if args.quick else (10, 5)
+    os.makedirs(OUT, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="levy-bench-")
+    results = {"machine": {"cores": os.cpu_count()}, "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    procs = []
+    try:
+        config = os.path.join(tmp, "config.toml")
+        with open(config, "w") as f:
+            f.write(f'data_dir = "{tmp}/data"\nlisten = "127.0.0.1:0"\nadmin_listen = "127.0.0.1:0"\n'
+                    f'base_domains = ["tax.example.com"]\n[limits]\nbody_bytes = 134217728\n'
+                    f'[demo]\naccount = "demo"\nusername = "{DEMO_USER}"\npassword = "{DEMO_PASSWORD}"\n'
+                    f'store_hashes = ["demostore"]\nprofiles = ["demo"]\nrules = "{ROOT}/demo/rules.json"\n')
+        env = {**os.environ, "LEVY_ADMIN_TOKEN": ADMIN_TOKEN, "LEVY_LOG": "warn"}
+        levy, addr = start([LEVY, "serve", "--config", config], env,
+                           {"public": r"public listener on (http://\S+)", "admin": r"admin listener on (http://\S+)"})
+        procs.append(levy)
+        public, admin = addr["public"], addr["admin"]
+        results["rss_mib_idle"] = rss_mib(levy.pid)
+        bearer = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        auth = base64.b64encode(f"{DEMO_USER}:{DEMO_PASSWORD}".encode()).decode()
+
+        body_file = os.path.join(tmp, "estimate.json")
+        shutil.copy(os.path.join(ROOT, "quotes", "estimate.json"), body_file)
+        canned = http("POST", f"{public}/estimate", open(body_file, "rb").read(),
+                      {"Authorization": f"Basic {auth}", "X-Bc-Store-Hash": "demostore", "Host": "demo.tax.example.com"})
+        canned_file = os.path.join(tmp, "canned.json")
+        with open(canned_file, "w") as f:
+            json.dump(canned, f, separators=(",", ":"))
+        ceiling, caddr = start([CEILING, "127.0.0.1:0", canned_file], os.environ, {"addr": r"listening on (http://\S+)"})
+        procs.append(ceiling)
+
+        est_lua = os.path.join(tmp, "estimate.lua")
+        open(est_lua, "w").write(ESTIMATE_LUA)
+        commit_lua = os.path.join(tmp, "commit.lua")
+        open(commit_lua, "w").write(COMMIT_LUA)
+        levy_env = {"BODY_FILE": body_file, "AUTH_B64": auth, "HOST_HEADER": "demo.tax.example.com"}
+        ceil_env = {"BODY_FILE": body_file, "AUTH_B64": "", "HOST_HEADER": ""}
+
+        log("== warm-up")
+        wrk(f"{public}/estimate", est_lua, levy_env, 32, short)
+        wrk(f"{caddr['addr']}/estimate", est_lua, ceil_env, 32, short)
+
+        log("== peak throughput: 64 connections, estimate (3 items + wrapping, auth, profile host) vs ceiling")
+        ceil = wrk(f"{caddr['addr']}/estimate", est_lua, ceil_env, 64, long)
+        est = wrk(f"{public}/estimate", est_lua, levy_env, 64, long)
+        results["ceiling"] = ceil
+        results["estimate"] = est
+        results["estimate_over_ceiling"] = est["rps"] / ceil["rps"]
+        log(f"   ceiling {ceil['rps']:.0f} req/s, levy {est['rps']:.0f} req/s: {results['estimate_over_ceiling']:.1%}")
+
+        log("== latency at half of Levy's peak rate (oha, fixed rate, latency correction)")
+        half = int(est["rps"] / 2)
+        results["half_peak"] = oha(f"{public}/estimate", body_file,
+                                   {"Authorization": f"Basic {auth}", "X-Bc-Store-Hash": "demostore", "Host": "demo.tax.example.com"},
+                                   half, long, 32)
+        log(f"   {half} req/s: p50 {results['half_peak']['p50_ms']:.3f} ms, p99 {results['half_peak']['p99_ms']:.3f} ms")
+
+        log("== durable commits: 64 connections, every request a new quote")
+        commit_file = os.path.join(tmp, "commit.json")
+        shutil.copy(os.path.join(ROOT, "quotes", "commit.json"), commit_file)
+        cenv = {**levy_env, "BODY_FILE": commit_file, "RUN_PREFIX": "c64"}
+        commit = wrk(f"{public}/commit", commit_lua, cenv, 64, long)
+        results["commit_64"] = commit
+        results["commit_over_estimate"] = commit["rps"] / est["rps"]
+        log(f"   {commit['rps']:.0f} commits/s = {results['commit_over_estimate']:.1%} of estimate throughput")
+
+        log("== estimate latency against lines per quote (1 connection)")
+        results["lines"] = []
+        for n in [1, 10, 100, 1000]:
+            f = os.path.join(tmp, f"lines{n}.json")
+            json.dump(estimate_body(n), open(f, "w"))
+            r = wrk(f"{public}/estimate", est_lua, {**levy_env, "BODY_FILE": f}, 1, short, threads=1)
+            results["lines"].append({"lines": n, **r})
+            log(f"   {n:5d} lines: p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms")
+
+        log("== estimate latency against zones per account (postal-code zones, 1 connection)")
+        results["zones"] = []
+        for n in [10, 1000, 10000, 50000]:
+            acct = f"z{n}"
+            http("POST", f"{admin}/admin/accounts", {"id": acct}, bearer)
+            http("PUT", f"{admin}/admin/accounts/{acct}/rules", zone_rules(n), bearer)
+            cred = http("POST", f"{admin}/admin/accounts/{acct}/credentials", None, bearer)["data"]
+            f = os.path.join(tmp, f"zones{n}.json")
+            json.dump(estimate_body(3, "%05d" % (10000 + n // 2)), open(f, "w"))
+            zauth = base64.b64encode(f"{cred['username']}:{cred['password']}".encode()).decode()
+            r = wrk(f"{public}/estimate", est_lua, {"BODY_FILE": f, "AUTH_B64": zauth, "HOST_HEADER": ""}, 1, short, threads=1)
+            results["zones"].append({"zones": n, **r, "rss_mib": rss_mib(levy.pid)})
+            log(f"   {n:6d} zones: p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, RSS {rss_mib(levy.pid):.0f} MiB")
+        results["rss_mib_with_50000_zones"] = rss_mib(levy.pid)
+
+        log("== commit throughput against concurrency")
+        results["commit_concurrency"] = []
+        for c in [1, 2, 4, 8, 16, 32, 64, 128]:
+            r = wrk(f"{public}/commit", commit_lua, {**cenv, "RUN_PREFIX": f"cc{c}"}, c, short)
+            results["commit_concurrency"].append({"clients": c, **r})
+            log(f"   {c:4d} clients: {r['rps']:.0f} commits/s, p99 {r['p99_ms']:.2f} ms")
+
+        if not args.no_profile and shutil.which("perf"):
+            log("== profile of the estimate path under load (perf)")
+            load = subprocess.Popen(["wrk", "-t2", "-c64", f"-d{short + 4}s", "-s", est_lua, f"{public}/estimate"],
+                                    env={**os.environ, **levy_env}, stdout=subprocess.DEVNULL)
+            time.sleep(1)
+            data = os.path.join(OUT, "perf.data")
+            subprocess.run(["perf", "record", "-F", "997", "-g", "-o", data, "-p", str(levy.pid), "--", "sleep", str(short)],
+                           capture_output=True)
+            load.wait()
+            report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "symbol",
+                                     "--percent-limit", "1.5", "-g", "none"], capture_output=True, text=True).stdout
+            top = [l.strip() for l in report.splitlines() if re.match(r"\s+\d+\.\d+%", l)][:25]
+            results["profile_top"] = top
+            open(os.path.join(OUT, "perf-top.txt"), "w").write("\n".join(top) + "\n")
+            for l in top[:12]:
+                log("   " + l)
+
+        log("== memory under sustained load")
+        soak = args.soak or short * 2
+        load = subprocess.Popen(["wrk", "-t2", "-c32", f"-d{soak}s", "-s", est_lua, f"{public}/estimate"],
+                                env={**os.environ, **levy_env}, stdout=subprocess.DEVNULL)
+        samples = []
+        t0 = time.time()
+        while load.poll() is None:
+            samples.append((round(time.time() - t0), rss_mib(levy.pid)))
+            time.sleep(5 if soak > 60 else 1)
+        results["soak"] = {"seconds": soak, "rss_first_mib": samples[0][1], "rss_last_mib": samples[-1][1],
+                           "rss_max_mib": max(s[1] for s in samples), "samples": samples}
+        log(f"   {soak}s: RSS first {samples[0][1]:.0f} MiB, last {samples[-1][1]:.0f} MiB, max {results['soak']['rss_max_mib']:.0f} MiB")
+
+        svg_plot(os.path.join(ROOT, "docs", "bench-scaling.svg"), [
+            ("estimate p50 vs lines", "lines per quote (log)", "ms", [(r["lines"], r["p50_ms"]) for r in results["lines"]], True),
+            ("estimate p50 vs zones", "postal-code zones (log)", "ms", [(r["zones"], r["p50_ms"]) for r in results["zones"]], True),
+            ("commits/s vs clients", "concurrent clients (log)", "commits/s", [(r["clients"], r["rps"]) for r in results["commit_concurrency"]], True),
+        ])
+        with open(os.path.join(OUT, "results.json"), "w") as f:
+            json.dump(results, f, indent=2)
+        log(f"== results in {OUT}/results.json, plot in docs/bench-scaling.svg")
+        ok = results["estimate_over_ceiling"] >= 0.70 and results["half_peak"]["p99_ms"] < 2.0 and results["commit_over_estimate"] >= 0.25
+        log(f"targets: estimate/ceiling {results['estimate_over_ceiling']:.1%} (>= 70%), "
+            f"p99 at half peak {results['half_peak']['p99_ms']:.3f} ms (< 2 ms), "
+            f"commit/estimate {results['commit_over_estimate']:.1%} (>= 25%): {'MET' if ok else 'NOT MET'}")
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
