@@ -91,7 +91,7 @@ fn default_admin_listen() -> String {
     "127.0.0.1:8081".into()
 }
 fn default_cache_mb() -> u64 {
-    64
+    32
 }
 fn default_body_bytes() -> usize {
     4 * 1024 * 1024

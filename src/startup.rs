@@ -70,6 +70,9 @@ impl Application {
                 .default_service(web::to(api::not_found))
         })
         .workers(workers)
+        // Store calls run on the blocking pool; a few threads per worker keep them
+        // moving without a thread (and an allocator heap) per concurrent commit.
+        .worker_max_blocking_threads(16)
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
@@ -91,6 +94,7 @@ impl Application {
                 .default_service(web::to(api::not_found))
         })
         .workers(1)
+        .worker_max_blocking_threads(4)
         .shutdown_timeout(10)
         .listen(admin_listener)?
         .run();
