@@ -246,6 +246,22 @@ pub enum Command {
         #[command(flatten)]
         admin: Admin,
     },
+    /// Take a consistent backup of a running server's store into PATH.
+    Backup {
+        path: PathBuf,
+        #[command(flatten)]
+        admin: Admin,
+    },
+    /// Restore a backup into a new, empty data directory (the server must not run on it).
+    Restore {
+        path: PathBuf,
+        /// The data directory to create [default: LEVY_DATA_DIR or the config's data_dir].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The configuration file [default: $LEVY_CONFIG or ./config.toml].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Committed quotes (a client of the admin API).
     Quote {
         #[command(subcommand)]
@@ -287,6 +303,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             admin_command(&admin, |c| credentials(c, command))
         }
         Command::Rules { command, admin } => admin_command(&admin, |c| rules(c, command)),
+        Command::Backup { path, admin } => admin_command(&admin, |c| {
+            let bytes = c.download("/admin/backup", &path)?;
+            Ok(Body::Text(format!("wrote {} ({bytes} bytes)\n", path.display())))
+        }),
+        Command::Restore { path, data_dir, config } => restore(&path, data_dir, config.as_deref()),
         Command::Connect {
             account,
             store,
@@ -461,6 +482,22 @@ fn credentials(c: &AdminClient, command: CredentialsCmd) -> anyhow::Result<Body>
             None,
         ),
     }
+}
+
+fn restore(path: &Path, data_dir: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let dir = match data_dir {
+        Some(d) => d,
+        None => crate::config::Config::load(config)?.data_dir,
+    };
+    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+        anyhow::bail!("{} is not empty: restore only into a new data directory", dir.display());
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let store = crate::store::sled_store::SledStore::open(&dir, 32 << 20).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let counts = crate::store::backup::restore(file, &store).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    println!("restored {} accounts and {} quotes into {}", counts.accounts, counts.quotes, dir.display());
+    Ok(())
 }
 
 fn bigcommerce(store: &Store) -> anyhow::Result<crate::connect::BigCommerce> {

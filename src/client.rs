@@ -62,6 +62,29 @@ impl AdminClient {
             .bearer_auth(&self.token)
     }
 
+    /// Downloads `path` into `file` (written to a temporary name, fsynced, then renamed).
+    pub fn download(&self, path: &str, file: &std::path::Path) -> anyhow::Result<u64> {
+        let res = self
+            .request(Method::GET, path)
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .map_err(|e| anyhow!("cannot reach the admin API at {}: is `levy serve` running there? ({e})", self.base))?;
+        if !res.status().is_success() {
+            self.answer(res)?;
+            bail!("the download failed");
+        }
+        let bytes = res.bytes()?;
+        let tmp = file.with_extension("partial");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, file).with_context(|| format!("writing {}", file.display()))?;
+        Ok(bytes.len() as u64)
+    }
+
     pub fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Body> {
         let mut req = self.request(method, path);
         if let Some(b) = body {

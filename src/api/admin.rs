@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("")
             .wrap(actix_web::middleware::from_fn(require_token))
             .route("/metrics", web::get().to(metrics))
+            .route("/admin/backup", web::get().to(backup))
             .service(
                 web::scope("/admin/accounts")
                     .route("", web::get().to(list_accounts))
@@ -79,6 +80,24 @@ async fn require_token(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// A consistent copy of the whole store (see `store::backup`): account changes and
+/// quote updates wait while it is taken; estimates go on.
+async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let _no_account_changes = state.account_writes.lock().await;
+    let store = state.store.clone();
+    let (bytes, counts) = web::block(move || {
+        let mut buf = Vec::new();
+        let counts = store.backup(&mut buf)?;
+        Ok::<_, crate::store::StoreError>((buf, counts))
+    })
+    .await??;
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header(("X-Levy-Backup-Accounts", counts.accounts.to_string()))
+        .insert_header(("X-Levy-Backup-Quotes", counts.quotes.to_string()))
+        .body(bytes))
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -5,6 +5,7 @@
 //! Writes become durable only through [`group_commit::GroupCommit`], which batches
 //! many writers into one flush and fsync.
 
+pub mod backup;
 pub mod group_commit;
 pub mod records;
 pub mod sled_store;
@@ -72,6 +73,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every quote of an account (for reports), in id order.
     fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError>;
 
+    /// Writes a quote record as it is (restore).
+    fn put_quote(&self, record: &QuoteRecord) -> Result<(), StoreError>;
+
     /// Makes every write that has returned so far durable on disk. Blocking.
     fn sync(&self) -> Result<(), StoreError>;
+
+    /// Writes every account and quote to `out`, consistent as of one moment: quote
+    /// updates wait while it runs (the caller holds off account changes).
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<backup::Counts, StoreError>;
 }

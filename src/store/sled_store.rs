@@ -119,10 +119,52 @@ impl SledStore {
             log,
             synced_blobs: Mutex::new(HashSet::new()),
         };
-        // Records are validated when read, so a damaged store fails here, not mid-request.
+        store.check_identity()?;
+        // Every record must decode: a damaged store fails here, at start, not mid-request.
         store.accounts()?;
+        for kv in store.quotes.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            decode::<QuoteRecord>(&v).map_err(|e| {
+                StoreError::Corrupt(format!("quote record {:?} is damaged: {e}", String::from_utf8_lossy(&k)))
+            })?;
+        }
         fsync_dir(dir)?;
         Ok(store)
+    }
+
+    /// The store's identity lives twice: in `levy-store-id` beside the database and in
+    /// the database itself. A database that lost its beginning (or was replaced) no
+    /// longer matches, and Levy refuses to start rather than serve an empty store.
+    fn check_identity(&self) -> Result<(), StoreError> {
+        let file = self.dir.join("levy-store-id");
+        let meta = self.db.open_tree("meta").map_err(backend)?;
+        let inside = meta.get("store_id").map_err(backend)?.map(|v| String::from_utf8_lossy(&v).to_string());
+        let outside = std::fs::read_to_string(&file).ok().map(|s| s.trim().to_string());
+        let damaged = |why: &str| {
+            StoreError::Corrupt(format!(
+                "the data directory {} is damaged: {why}. Restore it from a backup (levy restore) into a new directory",
+                self.dir.display()
+            ))
+        };
+        match (outside, inside) {
+            (Some(a), Some(b)) if a == b => Ok(()),
+            (Some(_), Some(_)) => Err(damaged("its database belongs to another store")),
+            (Some(_), None) => Err(damaged("its database lost its records")),
+            (None, inside) => {
+                let has_data = !self.accounts.is_empty() || !self.quotes.is_empty();
+                if inside.is_some() || has_data || self.dir.join("levy-store-id.tmp").exists() {
+                    // A store from before identities, or the file was lost: adopt it.
+                    tracing::warn!("no levy-store-id file in {}; recording this store's identity", self.dir.display());
+                }
+                let id = inside.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                meta.insert("store_id", id.as_bytes()).map_err(backend)?;
+                self.sync()?;
+                let tmp = self.dir.join("levy-store-id.tmp");
+                std::fs::write(&tmp, &id).and_then(|_| File::open(&tmp)?.sync_all()).map_err(backend)?;
+                std::fs::rename(&tmp, &file).map_err(backend)?;
+                fsync_dir(&self.dir)
+            }
+        }
     }
 
     fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
@@ -233,6 +275,27 @@ impl Store for SledStore {
             .values()
             .map(|v| decode(&v.map_err(backend)?))
             .collect()
+    }
+
+    fn put_quote(&self, record: &QuoteRecord) -> Result<(), StoreError> {
+        let key = quote_key(&record.account, &record.id);
+        let _guard = self.lock_for(&key);
+        self.quotes.insert(key, encode(record)?).map_err(backend)?;
+        Ok(())
+    }
+
+    fn backup(&self, out: &mut dyn std::io::Write) -> Result<super::backup::Counts, StoreError> {
+        // Every stripe, in order: no quote changes while the copy is taken.
+        let _all: Vec<_> = self.locks.iter().map(|l| l.lock().unwrap_or_else(|p| p.into_inner())).collect();
+        let mut writer = super::backup::Writer::new(out)?;
+        for account in self.accounts()? {
+            writer.account(&account)?;
+        }
+        for kv in self.quotes.iter() {
+            let (_, v) = kv.map_err(backend)?;
+            writer.quote(&decode::<QuoteRecord>(&v)?)?;
+        }
+        writer.finish()
     }
 
     fn sync(&self) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 
 pub const USER: &str = "demo";
 pub const PASSWORD: &str = "levy-demo-password-for-tests";
+pub const ADMIN_TOKEN: &str = "process-test-admin-token";
 
 /// Writes a config for `data_dir` with the demo account and loopback port 0.
 pub fn write_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
@@ -35,6 +36,7 @@ rules = "{}"
 pub struct Server {
     pub child: Child,
     pub address: String,
+    pub admin: String,
 }
 
 /// Starts `levy serve` and waits for the line that names its public address.
@@ -44,26 +46,45 @@ pub fn start(config: &Path) -> Server {
         .arg("--config")
         .arg(config)
         .env("LEVY_LOG", "warn")
+        .env("LEVY_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("levy starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
-    let address = loop {
-        let line = lines.next().expect("levy printed its address").unwrap();
+    let (mut address, mut admin) = (None, None);
+    while address.is_none() || admin.is_none() {
+        let line = lines.next().expect("levy printed its addresses").unwrap();
         if let Some(rest) = line.strip_prefix("levy: public listener on ") {
-            break rest.trim().to_string();
+            address = Some(rest.trim().to_string());
         }
-    };
+        if let Some(rest) = line.strip_prefix("levy: admin listener on ") {
+            admin = Some(rest.trim().to_string());
+        }
+    }
+    let (address, admin) = (address.unwrap(), admin.unwrap());
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, address }
+    Server { child, address, admin }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Resident memory of the server process, in MiB.
+    pub fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
     }
 }
