@@ -99,7 +99,7 @@ fn zones(c: &mut Criterion) {
         let req = request(3, &format!("{:05}", 10000 + n / 2), true);
         let out = compute(&r, &req).unwrap();
         assert_eq!(
-            out.response.documents[0].items[0].price.sales_tax_summary[0].name,
+            &*out.response.documents[0].items[0].price.sales_tax_summary[0].name,
             "Local"
         );
         g.bench_with_input(BenchmarkId::from_parameter(n), &req, |b, req| {

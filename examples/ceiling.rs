@@ -12,7 +12,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn estimate(body: web::Bytes, canned: web::Data<web::Bytes>) -> HttpResponse {
     match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(_) => HttpResponse::Ok().content_type("application/json").body(canned.get_ref().clone()),
+        Ok(_) => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(canned.get_ref().clone()),
         Err(_) => HttpResponse::BadRequest().finish(),
     }
 }

@@ -321,15 +321,39 @@ def main():
             for l in top[:12]:
                 log("   " + l)
 
-        log("== memory under sustained load")
+        log("== memory: a fresh store with the 50,000-zone account, restarted so it is loaded from disk")
+        results["rss_mib_after_all_phases"] = rss_mib(levy.pid)
+        log(f"   before: RSS {results['rss_mib_after_all_phases']:.0f} MiB with every quote committed above "
+            f"({sum(r['rps'] for r in results['commit_concurrency']) * short + commit['rps'] * long:.0f} or so)")
+        levy.terminate()
+        levy.wait(timeout=30)
+        procs.remove(levy)
+        fresh = dict(env, LEVY_DATA_DIR=os.path.join(tmp, "fresh"))
+        patterns = {"public": r"public listener on (http://\S+)", "admin": r"admin listener on (http://\S+)"}
+        levy, addr = start([LEVY, "serve", "--config", config], fresh, patterns)
+        http("POST", f"{addr['admin']}/admin/accounts", {"id": "z50000"}, bearer)
+        http("PUT", f"{addr['admin']}/admin/accounts/z50000/rules", zone_rules(50000), bearer)
+        cred = http("POST", f"{addr['admin']}/admin/accounts/z50000/credentials", None, bearer)["data"]
+        zauth = base64.b64encode(f"{cred['username']}:{cred['password']}".encode()).decode()
+        levy.terminate()
+        levy.wait(timeout=30)
+        levy, addr = start([LEVY, "serve", "--config", config], fresh, patterns)
+        procs.append(levy)
+        public = addr["public"]
+        results["rss_mib_restarted_with_50000_zones"] = rss_mib(levy.pid)
+        log(f"   after restart: RSS {results['rss_mib_restarted_with_50000_zones']:.0f} MiB")
         soak = args.soak or short * 2
-        load = subprocess.Popen(["wrk", "-t2", "-c32", f"-d{soak}s", "-s", est_lua, f"{public}/estimate"],
+        zones_env = {"BODY_FILE": os.path.join(tmp, "zones50000.json"), "AUTH_B64": zauth, "HOST_HEADER": ""}
+        load = subprocess.Popen(["wrk", "-t1", "-c24", f"-d{soak}s", "-s", est_lua, f"{public}/estimate"],
                                 env={**os.environ, **levy_env}, stdout=subprocess.DEVNULL)
+        zload = subprocess.Popen(["wrk", "-t1", "-c8", f"-d{soak}s", "-s", est_lua, f"{public}/estimate"],
+                                 env={**os.environ, **zones_env}, stdout=subprocess.DEVNULL)
         samples = []
         t0 = time.time()
         while load.poll() is None:
             samples.append((round(time.time() - t0), rss_mib(levy.pid)))
             time.sleep(5 if soak > 60 else 1)
+        zload.wait()
         results["soak"] = {"seconds": soak, "rss_first_mib": samples[0][1], "rss_last_mib": samples[-1][1],
                            "rss_max_mib": max(s[1] for s in samples), "samples": samples}
         log(f"   {soak}s: RSS first {samples[0][1]:.0f} MiB, last {samples[-1][1]:.0f} MiB, max {results['soak']['rss_max_mib']:.0f} MiB")

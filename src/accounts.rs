@@ -146,7 +146,9 @@ impl Directory {
         };
         for account in accounts {
             dir.insert(Arc::new(LiveAccount {
-                rules: Arc::new(CompiledRules::new(account.rules.clone())?),
+                rules: Arc::new(CompiledRules::from_valid(
+                    &account.rules.clone().validate()?,
+                )?),
                 account,
             }));
         }

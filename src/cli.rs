@@ -305,9 +305,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rules { command, admin } => admin_command(&admin, |c| rules(c, command)),
         Command::Backup { path, admin } => admin_command(&admin, |c| {
             let bytes = c.download("/admin/backup", &path)?;
-            Ok(Body::Text(format!("wrote {} ({bytes} bytes)\n", path.display())))
+            Ok(Body::Text(format!(
+                "wrote {} ({bytes} bytes)\n",
+                path.display()
+            )))
         }),
-        Command::Restore { path, data_dir, config } => restore(&path, data_dir, config.as_deref()),
+        Command::Restore {
+            path,
+            data_dir,
+            config,
+        } => restore(&path, data_dir, config.as_deref()),
         Command::Connect {
             account,
             store,
@@ -491,12 +498,22 @@ fn restore(path: &Path, data_dir: Option<PathBuf>, config: Option<&Path>) -> any
         None => crate::config::Config::load(config)?.data_dir,
     };
     if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
-        anyhow::bail!("{} is not empty: restore only into a new data directory", dir.display());
+        anyhow::bail!(
+            "{} is not empty: restore only into a new data directory",
+            dir.display()
+        );
     }
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let store = crate::store::sled_store::SledStore::open(&dir, 32 << 20).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let counts = crate::store::backup::restore(file, &store).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    println!("restored {} accounts and {} quotes into {}", counts.accounts, counts.quotes, dir.display());
+    let store = crate::store::sled_store::SledStore::open(&dir, 32 << 20)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let counts = crate::store::backup::restore(file, &store)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    println!(
+        "restored {} accounts and {} quotes into {}",
+        counts.accounts,
+        counts.quotes,
+        dir.display()
+    );
     Ok(())
 }
 

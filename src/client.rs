@@ -68,7 +68,12 @@ impl AdminClient {
             .request(Method::GET, path)
             .timeout(Duration::from_secs(3600))
             .send()
-            .map_err(|e| anyhow!("cannot reach the admin API at {}: is `levy serve` running there? ({e})", self.base))?;
+            .map_err(|e| {
+                anyhow!(
+                    "cannot reach the admin API at {}: is `levy serve` running there? ({e})",
+                    self.base
+                )
+            })?;
         if !res.status().is_success() {
             self.answer(res)?;
             bail!("the download failed");
@@ -77,7 +82,8 @@ impl AdminClient {
         let tmp = file.with_extension("partial");
         {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let mut f = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
             f.write_all(&bytes)?;
             f.sync_all()?;
         }

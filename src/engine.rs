@@ -14,16 +14,19 @@ use crate::zones::{ZoneIndex, ZoneMatch};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A validated rule set, indexed for computing quotes.
 #[derive(Debug)]
 pub struct CompiledRules {
-    document: RulesDocument,
+    /// The settings of the document (the document itself stays with the account:
+    /// holding a second copy of 50,000 zones would double the memory they take).
+    settings: Settings,
     zones: ZoneIndex,
     /// Enabled rates per zone, in (priority, id) order: the order of summaries.
     rates: HashMap<u64, Vec<CompiledRate>>,
     /// Class "0" as `{code, class_id, name}`, for lines that name no class.
-    default_class: TaxClassRef,
+    default_class: Arc<TaxClassRef>,
     /// Upper-cased taxability code -> exemption.
     exemptions: HashMap<String, Exemption>,
 }
@@ -31,8 +34,8 @@ pub struct CompiledRules {
 #[derive(Debug)]
 struct CompiledRate {
     id: u64,
-    id_string: String,
-    name: String,
+    id_string: Arc<str>,
+    name: Arc<str>,
     priority: i64,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
@@ -61,13 +64,18 @@ impl CompiledRules {
     /// Validates and indexes a rules document.
     pub fn new(document: RulesDocument) -> Result<CompiledRules, LevyError> {
         let document = document.validate()?;
+        Self::from_valid(&document)
+    }
+
+    /// Indexes a document that [`RulesDocument::validate`] already accepted.
+    pub fn from_valid(document: &RulesDocument) -> Result<CompiledRules, LevyError> {
         let zones = ZoneIndex::build(&document.zones);
         let mut rates: HashMap<u64, Vec<CompiledRate>> = HashMap::new();
         for r in document.rates.iter().filter(|r| r.enabled) {
             rates.entry(r.tax_zone_id).or_default().push(CompiledRate {
                 id: r.id,
-                id_string: r.id.to_string(),
-                name: r.name.clone(),
+                id_string: Arc::from(r.id.to_string()),
+                name: Arc::from(r.name.as_str()),
                 priority: r.priority,
                 from: r.effective_from,
                 to: r.effective_to,
@@ -85,10 +93,12 @@ impl CompiledRules {
             .classes
             .iter()
             .find(|c| c.id == DEFAULT_CLASS_ID)
-            .map(|c| TaxClassRef {
-                code: c.code.clone().unwrap_or_default(),
-                class_id: c.id.clone(),
-                name: c.name.clone(),
+            .map(|c| {
+                Arc::new(TaxClassRef {
+                    code: c.code.clone().unwrap_or_default(),
+                    class_id: c.id.clone(),
+                    name: c.name.clone(),
+                })
             })
             .expect("validate() adds class 0");
         let exemptions = document
@@ -98,7 +108,7 @@ impl CompiledRules {
             .map(|(code, e)| (code.trim().to_ascii_uppercase(), e.clone()))
             .collect();
         Ok(CompiledRules {
-            document,
+            settings: document.settings.clone(),
             zones,
             rates,
             default_class,
@@ -106,13 +116,8 @@ impl CompiledRules {
         })
     }
 
-    /// The validated document these rules were built from.
-    pub fn document(&self) -> &RulesDocument {
-        &self.document
-    }
-
     pub fn settings(&self) -> &Settings {
-        &self.document.settings
+        &self.settings
     }
 
     /// The zone for an address and customer group, and why (the zone check).
@@ -501,7 +506,11 @@ fn tax_price(
     } else {
         (amount.checked_add(tax.total).ok_or(Overflow)?, amount)
     };
-    let class = line.tax_class.as_ref().unwrap_or(&rules.default_class);
+    let class = match &line.tax_class {
+        _ if tax.parts.is_empty() => rules.default_class.clone(),
+        Some(c) => Arc::new(c.clone()),
+        None => rules.default_class.clone(),
+    };
     let sales_tax_summary = tax
         .parts
         .iter()

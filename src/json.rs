@@ -95,9 +95,13 @@ pub mod dec {
     pub fn serialize<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         use std::fmt::Write;
-        let mut digits = Digits { buf: [0; 48], len: 0 };
+        let mut digits = Digits {
+            buf: [0; 48],
+            len: 0,
+        };
         write!(digits, "{value}").map_err(serde::ser::Error::custom)?;
-        let text = std::str::from_utf8(&digits.buf[..digits.len]).map_err(serde::ser::Error::custom)?;
+        let text =
+            std::str::from_utf8(&digits.buf[..digits.len]).map_err(serde::ser::Error::custom)?;
         let mut st = s.serialize_struct(NUMBER_TOKEN, 1)?;
         st.serialize_field(NUMBER_TOKEN, text)?;
         st.end()

@@ -39,7 +39,7 @@ pub async fn modify<T: Send + 'static>(
     let store = state.store.clone();
     let live = match next {
         Some(account) => {
-            let rules = Arc::new(CompiledRules::new(account.rules.clone())?);
+            let rules = Arc::new(CompiledRules::from_valid(&account.rules)?);
             let stored = account.clone();
             actix_web::web::block(move || store.put_account(&stored))
                 .await

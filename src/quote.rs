@@ -7,6 +7,7 @@
 use crate::json;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A QuoteRequest (`request-quote`), and the AdjustRequest that extends it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -206,12 +207,14 @@ pub struct TaxPrice {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SalesTax {
-    pub name: String,
+    /// Shared with the compiled rate: a summary entry costs no string copies.
+    pub name: Arc<str>,
     /// The rate as a fraction: 8.25 % is `0.0825`.
     #[serde(with = "json::dec")]
     pub rate: Decimal,
     #[serde(with = "json::dec")]
     pub amount: Decimal,
-    pub tax_class: TaxClassRef,
-    pub id: String,
+    /// Shared by every summary entry of the line.
+    pub tax_class: Arc<TaxClassRef>,
+    pub id: Arc<str>,
 }

@@ -63,8 +63,10 @@ pub fn liability(records: &[QuoteRecord], from: NaiveDate, to: NaiveDate) -> Vec
         let currency = request.currency_code.to_ascii_uppercase();
         for line in lines(&response) {
             for tax in &line.price.sales_tax_summary {
-                let a = acc.entry((currency.clone(), tax.id.clone())).or_default();
-                a.name = tax.name.clone();
+                let a = acc
+                    .entry((currency.clone(), tax.id.to_string()))
+                    .or_default();
+                a.name = tax.name.to_string();
                 a.taxable += line.price.amount_exclusive;
                 a.tax += tax.amount;
                 a.quotes.insert(record.id.clone());

@@ -24,7 +24,12 @@ async fn levy(args: Vec<String>, admin: &str) -> Output {
 }
 
 async fn get(app_admin: &str, client: &reqwest::Client, path: &str) -> Value {
-    let res = client.get(format!("{app_admin}{path}")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+    let res = client
+        .get(format!("{app_admin}{path}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200, "{path}");
     res.json().await.unwrap()
 }
@@ -38,15 +43,36 @@ async fn backup_while_serving_and_restore_into_a_new_directory() {
     for i in 0..40 {
         let login = if i % 2 == 0 { &acme } else { &globex };
         let id = format!("pre-{i}");
-        let res = app.call("/commit", Some(login), None, Some("s1"), serde_json::to_vec(&quote(&id, &[&format!("{}", 10 + i)])).unwrap()).await;
+        let res = app
+            .call(
+                "/commit",
+                Some(login),
+                None,
+                Some("s1"),
+                serde_json::to_vec(&quote(&id, &[&format!("{}", 10 + i)])).unwrap(),
+            )
+            .await;
         assert_eq!(res.status(), 200);
         before.push((if i % 2 == 0 { "acme" } else { "globex" }, id));
     }
     let mut adj = quote("pre-0", &["99"]);
     adj["adjust_description"] = json!("changed");
-    let res = app.call("/adjust?id=pre-0", Some(&acme), None, Some("s1"), serde_json::to_vec(&adj).unwrap()).await;
+    let res = app
+        .call(
+            "/adjust?id=pre-0",
+            Some(&acme),
+            None,
+            Some("s1"),
+            serde_json::to_vec(&adj).unwrap(),
+        )
+        .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(app.call("/void?id=pre-2", Some(&acme), None, Some("s1"), vec![]).await.status(), 200);
+    assert_eq!(
+        app.call("/void?id=pre-2", Some(&acme), None, Some("s1"), vec![])
+            .await
+            .status(),
+        200
+    );
 
     // Load while the backup is taken: estimates and new commits keep being served.
     let load = {
@@ -56,7 +82,12 @@ async fn backup_while_serving_and_restore_into_a_new_directory() {
             for i in 0..150 {
                 let body = serde_json::to_vec(&quote(&format!("during-{i}"), &["5"])).unwrap();
                 let path = if i % 3 == 0 { "/commit" } else { "/estimate" };
-                assert_eq!(app.call(path, Some(&acme), None, Some("s1"), body).await.status(), 200);
+                assert_eq!(
+                    app.call(path, Some(&acme), None, Some("s1"), body)
+                        .await
+                        .status(),
+                    200
+                );
                 n += 1;
             }
             n
@@ -64,35 +95,74 @@ async fn backup_while_serving_and_restore_into_a_new_directory() {
     };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("levy.backup");
-    let out = levy(vec!["backup".into(), file.display().to_string()], &app.admin_address).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = levy(
+        vec!["backup".into(), file.display().to_string()],
+        &app.admin_address,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(load.await.unwrap(), 150);
 
     let target = dir.path().join("restored");
-    let out = levy(vec!["restore".into(), file.display().to_string(), "--data-dir".into(), target.display().to_string()], &app.admin_address).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = levy(
+        vec![
+            "restore".into(),
+            file.display().to_string(),
+            "--data-dir".into(),
+            target.display().to_string(),
+        ],
+        &app.admin_address,
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("restored 2 accounts"));
 
     let mut config = Config::ephemeral(&target);
     config.admin_token = Some(ADMIN_TOKEN.into());
     let restored = Application::build(config).await.unwrap();
-    let (public2, admin2) = (format!("http://{}", restored.public_addr()), format!("http://{}", restored.admin_addr()));
+    let (public2, admin2) = (
+        format!("http://{}", restored.public_addr()),
+        format!("http://{}", restored.admin_addr()),
+    );
     tokio::spawn(restored.run_until_stopped());
     let client = reqwest::Client::new();
 
-    assert_eq!(get(&app.admin_address, &client, "/admin/accounts").await, get(&admin2, &client, "/admin/accounts").await);
+    assert_eq!(
+        get(&app.admin_address, &client, "/admin/accounts").await,
+        get(&admin2, &client, "/admin/accounts").await
+    );
     for acct in ["acme", "globex"] {
         let path = format!("/admin/accounts/{acct}/rules");
-        assert_eq!(get(&app.admin_address, &client, &path).await, get(&admin2, &client, &path).await);
+        assert_eq!(
+            get(&app.admin_address, &client, &path).await,
+            get(&admin2, &client, &path).await
+        );
     }
     for (acct, id) in &before {
         let path = format!("/admin/accounts/{acct}/quotes/{id}");
-        assert_eq!(get(&app.admin_address, &client, &path).await, get(&admin2, &client, &path).await, "{path}");
+        assert_eq!(
+            get(&app.admin_address, &client, &path).await,
+            get(&admin2, &client, &path).await,
+            "{path}"
+        );
     }
     // Commits made during the backup are in it whole, or not at all.
     for i in (0..150).step_by(3) {
         let path = format!("/admin/accounts/acme/quotes/during-{i}");
-        let res = client.get(format!("{admin2}{path}")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        let res = client
+            .get(format!("{admin2}{path}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
         if res.status() == 200 {
             let restored: Value = res.json().await.unwrap();
             assert_eq!(restored, get(&app.admin_address, &client, &path).await);
@@ -112,16 +182,37 @@ async fn backup_while_serving_and_restore_into_a_new_directory() {
     assert_eq!(res.status(), 200);
 
     // Restoring over existing data, or from a damaged file, is refused.
-    let out = levy(vec!["restore".into(), file.display().to_string(), "--data-dir".into(), target.display().to_string()], &app.admin_address).await;
+    let out = levy(
+        vec![
+            "restore".into(),
+            file.display().to_string(),
+            "--data-dir".into(),
+            target.display().to_string(),
+        ],
+        &app.admin_address,
+    )
+    .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
     let bytes = std::fs::read(&file).unwrap();
     let cut = dir.path().join("cut.backup");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let out = levy(vec!["restore".into(), cut.display().to_string(), "--data-dir".into(), dir.path().join("r2").display().to_string()], &app.admin_address).await;
+    let out = levy(
+        vec![
+            "restore".into(),
+            cut.display().to_string(),
+            "--data-dir".into(),
+            dir.path().join("r2").display().to_string(),
+        ],
+        &app.admin_address,
+    )
+    .await;
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("truncated") || err.contains("damaged"), "{err}");
+    assert!(
+        err.contains("truncated") || err.contains("damaged"),
+        "{err}"
+    );
     let _ = app.admin(Method::GET, "/admin/accounts", None).await;
 }
 

@@ -48,7 +48,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -57,7 +60,10 @@ impl Lcg {
 }
 
 async fn send(client: &reqwest::Client, url: String, body: Option<&Value>) -> Option<(u16, Value)> {
-    let mut req = client.post(url).basic_auth(USER, Some(PASSWORD)).header("X-Bc-Store-Hash", "s");
+    let mut req = client
+        .post(url)
+        .basic_auth(USER, Some(PASSWORD))
+        .header("X-Bc-Store-Hash", "s");
     if let Some(b) = body {
         req = req.json(b);
     }
@@ -68,7 +74,15 @@ async fn send(client: &reqwest::Client, url: String, body: Option<&Value>) -> Op
 }
 
 /// One worker: a sequence of operations on its own quotes, recorded in the model.
-async fn worker(client: reqwest::Client, address: String, model: Model, round: usize, id: usize, seed: u64, stop: Instant) {
+async fn worker(
+    client: reqwest::Client,
+    address: String,
+    model: Model,
+    round: usize,
+    id: usize,
+    seed: u64,
+    stop: Instant,
+) {
     let mut rng = Lcg(seed);
     let mut n = 0;
     let mut current: Option<(String, bool)> = None; // (quote id, committed?)
@@ -78,7 +92,14 @@ async fn worker(client: reqwest::Client, address: String, model: Model, round: u
                 n += 1;
                 (Kind::Commit, format!("r{round}-w{id}-q{n}"))
             }
-            Some((q, true)) => (if rng.below(10) < 7 { Kind::Adjust } else { Kind::Void }, q.clone()),
+            Some((q, true)) => (
+                if rng.below(10) < 7 {
+                    Kind::Adjust
+                } else {
+                    Kind::Void
+                },
+                q.clone(),
+            ),
             Some((q, false)) => {
                 if rng.below(2) == 0 {
                     (Kind::Commit, q.clone())
@@ -91,7 +112,10 @@ async fn worker(client: reqwest::Client, address: String, model: Model, round: u
         let body = match kind {
             Kind::Void => None,
             _ => {
-                let mut b = quote(&quote_id, &[&format!("{}.{:02}", 10 + rng.below(500), rng.below(100))]);
+                let mut b = quote(
+                    &quote_id,
+                    &[&format!("{}.{:02}", 10 + rng.below(500), rng.below(100))],
+                );
                 if kind == Kind::Adjust {
                     b["adjust_description"] = json!(format!("adjust {}", rng.next()));
                 }
@@ -103,13 +127,19 @@ async fn worker(client: reqwest::Client, address: String, model: Model, round: u
             Kind::Adjust => format!("{address}/adjust?id={quote_id}"),
             Kind::Void => format!("{address}/void?id={quote_id}"),
         };
-        model.lock().unwrap().entry(quote_id.clone()).or_default().pending = Some((kind, body.clone()));
+        model
+            .lock()
+            .unwrap()
+            .entry(quote_id.clone())
+            .or_default()
+            .pending = Some((kind, body.clone()));
         match send(&client, url, body.as_ref()).await {
             Some((200, response)) => {
                 let mut m = model.lock().unwrap();
                 let k = m.get_mut(&quote_id).unwrap();
                 k.pending = None;
-                k.acked.push((kind, body, (kind != Kind::Void).then_some(response)));
+                k.acked
+                    .push((kind, body, (kind != Kind::Void).then_some(response)));
                 current = Some((quote_id, kind != Kind::Void));
             }
             Some((status, v)) => panic!("{quote_id} {kind:?}: {status} {v}"),
@@ -120,7 +150,12 @@ async fn worker(client: reqwest::Client, address: String, model: Model, round: u
 }
 
 /// Checks every quote of the model against the restarted server.
-async fn verify(client: &reqwest::Client, admin: &str, model: &Model, only_prefix: Option<&str>) -> usize {
+async fn verify(
+    client: &reqwest::Client,
+    admin: &str,
+    model: &Model,
+    only_prefix: Option<&str>,
+) -> usize {
     let quotes: Vec<(String, Known)> = model
         .lock()
         .unwrap()
@@ -136,28 +171,47 @@ async fn verify(client: &reqwest::Client, admin: &str, model: &Model, only_prefi
             .await
             .unwrap();
         if res.status() == 404 {
-            assert!(known.acked.is_empty(), "{id}: acknowledged operations lost entirely");
+            assert!(
+                known.acked.is_empty(),
+                "{id}: acknowledged operations lost entirely"
+            );
             continue;
         }
         assert_eq!(res.status(), 200);
         let v: Value = res.json().await.unwrap();
         let versions = v["data"]["versions"].as_array().unwrap();
-        let extra = versions.len().checked_sub(known.acked.len()).unwrap_or_else(|| {
-            panic!("{id}: {} acknowledged operations but only {} versions", known.acked.len(), versions.len())
-        });
+        let extra = versions
+            .len()
+            .checked_sub(known.acked.len())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{id}: {} acknowledged operations but only {} versions",
+                    known.acked.len(),
+                    versions.len()
+                )
+            });
         for (i, (kind, _, response)) in known.acked.iter().enumerate() {
             let stored = &versions[i];
             assert_eq!(stored["version"], json!(i + 1), "{id}: version numbers");
             assert_eq!(stored["kind"], kind.as_str(), "{id} v{}: kind", i + 1);
             if let Some(r) = response {
-                assert_eq!(&stored["response"], r, "{id} v{}: stored response differs from the acknowledged one", i + 1);
+                assert_eq!(
+                    &stored["response"],
+                    r,
+                    "{id} v{}: stored response differs from the acknowledged one",
+                    i + 1
+                );
             }
         }
         match (extra, &known.pending) {
             (0, _) => {}
             (1, Some((kind, request))) => {
                 let stored = &versions[known.acked.len()];
-                assert_eq!(stored["kind"], kind.as_str(), "{id}: unacknowledged version of another kind");
+                assert_eq!(
+                    stored["kind"],
+                    kind.as_str(),
+                    "{id}: unacknowledged version of another kind"
+                );
                 if let Some(req) = request {
                     let mut stored_req = stored["request"].clone();
                     let mut sent = req.clone();
@@ -165,9 +219,21 @@ async fn verify(client: &reqwest::Client, admin: &str, model: &Model, only_prefi
                     for v in [&mut stored_req, &mut sent] {
                         v["documents"][0]["items"][0]["tax_class"] = Value::Null;
                     }
-                    assert_eq!(stored_req["documents"][0]["items"][0]["price"], sent["documents"][0]["items"][0]["price"], "{id}: half-written?");
-                    assert_eq!(stored["adjust_description"], sent.get("adjust_description").cloned().unwrap_or(Value::Null));
-                    assert!(stored["response"].is_object(), "{id}: an unacknowledged version without its response");
+                    assert_eq!(
+                        stored_req["documents"][0]["items"][0]["price"],
+                        sent["documents"][0]["items"][0]["price"],
+                        "{id}: half-written?"
+                    );
+                    assert_eq!(
+                        stored["adjust_description"],
+                        sent.get("adjust_description")
+                            .cloned()
+                            .unwrap_or(Value::Null)
+                    );
+                    assert!(
+                        stored["response"].is_object(),
+                        "{id}: an unacknowledged version without its response"
+                    );
                 }
             }
             (n, p) => panic!("{id}: {n} versions beyond the acknowledged ones (pending: {p:?})"),
@@ -180,22 +246,44 @@ async fn verify(client: &reqwest::Client, admin: &str, model: &Model, only_prefi
 async fn acknowledged_operations_survive_repeated_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let config = process::write_config(dir.path(), &dir.path().join("data"));
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     eprintln!("crash test seed {seed}");
     let mut rng = Lcg(seed);
     let model: Model = Arc::default();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let mut acked_total = 0;
     for round in 0..ROUNDS {
         let mut server = process::start(&config);
         if round > 0 {
             // The store opened; everything of the previous round is as acknowledged.
-            verify(&client, &server.admin, &model, Some(&format!("r{}-", round - 1))).await;
+            verify(
+                &client,
+                &server.admin,
+                &model,
+                Some(&format!("r{}-", round - 1)),
+            )
+            .await;
         }
         let run_for = Duration::from_millis(150 + rng.below(600));
         let stop = Instant::now() + run_for + Duration::from_secs(5);
         let tasks: Vec<_> = (0..WORKERS)
-            .map(|w| tokio::spawn(worker(client.clone(), server.address.clone(), model.clone(), round, w, rng.next(), stop)))
+            .map(|w| {
+                tokio::spawn(worker(
+                    client.clone(),
+                    server.address.clone(),
+                    model.clone(),
+                    round,
+                    w,
+                    rng.next(),
+                    stop,
+                ))
+            })
             .collect();
         tokio::time::sleep(run_for).await;
         server.child.kill().unwrap();
@@ -209,6 +297,11 @@ async fn acknowledged_operations_survive_repeated_sigkill() {
     for k in model.lock().unwrap().values() {
         acked_total += k.acked.len();
     }
-    eprintln!("{ROUNDS} rounds: {checked} quotes, {acked_total} acknowledged operations, all intact");
-    assert!(acked_total > ROUNDS * 10, "too little load to mean anything: {acked_total}");
+    eprintln!(
+        "{ROUNDS} rounds: {checked} quotes, {acked_total} acknowledged operations, all intact"
+    );
+    assert!(
+        acked_total > ROUNDS * 10,
+        "too little load to mean anything: {acked_total}"
+    );
 }

@@ -54,7 +54,13 @@ fn stream_body(address: &str, declared: Option<u64>, len: usize) -> Option<Strin
     }
     let mut buf = [0u8; 512];
     let n = s.read(&mut buf).unwrap_or(0);
-    (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_string())
+    (n > 0).then(|| {
+        String::from_utf8_lossy(&buf[..n])
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    })
 }
 
 fn base64_basic() -> String {
@@ -70,10 +76,16 @@ fn huge_bodies_are_cut_off_with_bounded_memory() {
     let before = server.rss_mib();
     // 256 MiB declared: refused before it is read.
     let status = stream_body(&server.address, Some(256 << 20), 1 << 20);
-    assert!(status.as_deref().is_none_or(|s| s.contains("413")), "{status:?}");
+    assert!(
+        status.as_deref().is_none_or(|s| s.contains("413")),
+        "{status:?}"
+    );
     // 200 MiB chunked, no length: counted as it arrives and cut off at the limit.
     let status = stream_body(&server.address, None, 200 << 20);
-    assert!(status.as_deref().is_none_or(|s| s.contains("413")), "{status:?}");
+    assert!(
+        status.as_deref().is_none_or(|s| s.contains("413")),
+        "{status:?}"
+    );
     // 100,000 lines (about 15 MiB) is over the body limit too.
     let mut q = quote("big", &["1"]);
     let item = q["documents"][0]["items"][0].clone();
@@ -86,7 +98,10 @@ fn huge_bodies_are_cut_off_with_bounded_memory() {
         .send();
     assert!(res.as_ref().map_or(true, |r| r.status() == 413), "{res:?}");
     let after = server.rss_mib();
-    assert!(after - before < 64.0, "memory grew from {before:.0} to {after:.0} MiB");
+    assert!(
+        after - before < 64.0,
+        "memory grew from {before:.0} to {after:.0} MiB"
+    );
     assert_eq!(honest_call(&server.address), 200, "the server still serves");
 }
 
@@ -102,16 +117,27 @@ async fn hundred_thousand_lines_within_the_body_limit_are_refused_by_count() {
     let v = json(res).await;
     assert_eq!(v["error"]["code"], "too_many_lines");
     assert_eq!(v["error"]["path"], "documents[0].items");
-    assert_eq!(app.post("/estimate", &login, &quote("ok", &["1"])).await.status(), 200);
+    assert_eq!(
+        app.post("/estimate", &login, &quote("ok", &["1"]))
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn hostile_numbers_strings_nesting_and_encoding_are_4xx() {
     let app = spawn_app().await;
     let login = app.account("acme", &[], &[], ten_percent()).await;
-    let num = |s: &str| serde_json::Value::Number(serde_json::Number::from_string_unchecked(s.into()));
+    let num =
+        |s: &str| serde_json::Value::Number(serde_json::Number::from_string_unchecked(s.into()));
     let mut cases: Vec<(Vec<u8>, u16)> = Vec::new();
-    for (amount, status) in [("1e400", 400), ("-1e400", 400), ("1e-400", 400), ("123456789012345678901234567890", 400)] {
+    for (amount, status) in [
+        ("1e400", 400),
+        ("-1e400", 400),
+        ("1e-400", 400),
+        ("123456789012345678901234567890", 400),
+    ] {
         let mut q = quote("q", &["1"]);
         q["documents"][0]["items"][0]["price"]["amount"] = num(amount);
         cases.push((serde_json::to_vec(&q).unwrap(), status));
@@ -119,14 +145,22 @@ async fn hostile_numbers_strings_nesting_and_encoding_are_4xx() {
     let mut q = quote("q", &["1"]);
     q["documents"][0]["items"][0]["price"]["amount"] = serde_json::json!("12.00");
     cases.push((serde_json::to_vec(&q).unwrap(), 400));
-    cases.push((format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(), 400));
-    cases.push((format!("{}1{}", "{\"a\":".repeat(50_000), "}".repeat(50_000)).into_bytes(), 400));
+    cases.push((
+        format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
+        400,
+    ));
+    cases.push((
+        format!("{}1{}", "{\"a\":".repeat(50_000), "}".repeat(50_000)).into_bytes(),
+        400,
+    ));
     let mut bad_utf8 = serde_json::to_vec(&quote("q", &["1"])).unwrap();
     let at = bad_utf8.windows(3).position(|w| w == b"\"q\"").unwrap();
     bad_utf8[at + 1] = 0xff;
     cases.push((bad_utf8, 400));
     for (body, status) in cases {
-        let res = app.call("/estimate", Some(&login), None, Some("s"), body).await;
+        let res = app
+            .call("/estimate", Some(&login), None, Some("s"), body)
+            .await;
         assert_eq!(res.status().as_u16(), status);
         let v = json(res).await;
         assert!(v["error"]["code"].is_string());
@@ -137,8 +171,14 @@ async fn hostile_numbers_strings_nesting_and_encoding_are_4xx() {
     let res = app.post("/estimate", &login, &q).await;
     assert_eq!(res.status(), 200);
     let v = json(res).await;
-    assert_eq!(v["documents"][0]["items"][0]["price"]["amount_exclusive"].to_string(), "0.000000000000000000000000001");
-    assert_eq!(v["documents"][0]["items"][0]["price"]["total_tax"].to_string(), "0");
+    assert_eq!(
+        v["documents"][0]["items"][0]["price"]["amount_exclusive"].to_string(),
+        "0.000000000000000000000000001"
+    );
+    assert_eq!(
+        v["documents"][0]["items"][0]["price"]["total_tax"].to_string(),
+        "0"
+    );
 }
 
 #[test]
@@ -148,17 +188,26 @@ fn a_slow_client_is_dropped_and_others_are_served() {
     let host = server.address.trim_start_matches("http://").to_string();
     let slow = std::thread::spawn(move || {
         let mut s = TcpStream::connect(&host).unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         let started = Instant::now();
-        for b in b"POST /estimate HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle() {
+        for b in b"POST /estimate HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            .iter()
+            .cycle()
+        {
             if s.write_all(&[*b]).is_err() {
                 break;
             }
             let mut buf = [0u8; 256];
             match s.read(&mut buf) {
-                Ok(0) => break,                                   // closed
-                Ok(n) => return (started.elapsed(), String::from_utf8_lossy(&buf[..n]).to_string()),
-                Err(_) => {}                                      // nothing yet
+                Ok(0) => break, // closed
+                Ok(n) => {
+                    return (
+                        started.elapsed(),
+                        String::from_utf8_lossy(&buf[..n]).to_string(),
+                    )
+                }
+                Err(_) => {} // nothing yet
             }
             std::thread::sleep(Duration::from_millis(800));
             if started.elapsed() > Duration::from_secs(30) {
@@ -174,7 +223,10 @@ fn a_slow_client_is_dropped_and_others_are_served() {
     }
     let (took, answer) = slow.join().unwrap();
     assert!(took < Duration::from_secs(30));
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
     assert_eq!(honest_call(&server.address), 200);
 }
 
@@ -188,8 +240,17 @@ async fn thousands_of_failed_logins_do_not_lock_out_good_credentials() {
             let user = login.user.clone();
             tokio::spawn(async move {
                 for i in 0..200 {
-                    let bad = Login { user: if i % 2 == 0 { user.clone() } else { format!("nobody-{t}-{i}") }, password: format!("guess-{t}-{i}") };
-                    let res = app.call("/estimate", Some(&bad), None, Some("s"), honest_body()).await;
+                    let bad = Login {
+                        user: if i % 2 == 0 {
+                            user.clone()
+                        } else {
+                            format!("nobody-{t}-{i}")
+                        },
+                        password: format!("guess-{t}-{i}"),
+                    };
+                    let res = app
+                        .call("/estimate", Some(&bad), None, Some("s"), honest_body())
+                        .await;
                     assert_eq!(res.status(), 401);
                 }
             })
@@ -197,13 +258,24 @@ async fn thousands_of_failed_logins_do_not_lock_out_good_credentials() {
         .collect();
     let mut honest = 0;
     while attackers.iter().any(|a| !a.is_finished()) {
-        let res = app.call("/estimate", Some(&login), None, Some("s"), honest_body()).await;
-        assert_eq!(res.status(), 200, "good credentials stop working under attack");
+        let res = app
+            .call("/estimate", Some(&login), None, Some("s"), honest_body())
+            .await;
+        assert_eq!(
+            res.status(),
+            200,
+            "good credentials stop working under attack"
+        );
         honest += 1;
     }
     for a in attackers {
         a.await.unwrap();
     }
     assert!(honest > 0);
-    assert_eq!(app.call("/estimate", Some(&login), None, Some("s"), honest_body()).await.status(), 200);
+    assert_eq!(
+        app.call("/estimate", Some(&login), None, Some("s"), honest_body())
+            .await
+            .status(),
+        200
+    );
 }

@@ -774,8 +774,8 @@ async fn zone_check(
         let group = c.customer_group_id.unwrap_or(0).to_string();
         let m = live.rules.zone_for(&address, &group);
         let zone = live
+            .account
             .rules
-            .document()
             .zones
             .iter()
             .find(|z| z.id == m.zone_id)

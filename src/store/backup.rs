@@ -75,8 +75,13 @@ pub fn restore(input: impl std::io::Read, store: &dyn Store) -> Result<Counts, S
     let reader = std::io::BufReader::new(zstd::stream::read::Decoder::new(input).map_err(io)?);
     let mut counts = Counts::default();
     let mut lines = reader.lines();
-    let damaged = |n: usize, e: &dyn std::fmt::Display| io(format!("line {n}: {e} (damaged, or not a Levy backup?)"));
-    let first = lines.next().ok_or_else(|| io("the backup is empty"))?.map_err(|e| damaged(1, &e))?;
+    let damaged = |n: usize, e: &dyn std::fmt::Display| {
+        io(format!("line {n}: {e} (damaged, or not a Levy backup?)"))
+    };
+    let first = lines
+        .next()
+        .ok_or_else(|| io("the backup is empty"))?
+        .map_err(|e| damaged(1, &e))?;
     let header: serde_json::Value = serde_json::from_str(&first).map_err(|e| damaged(1, &e))?;
     match header["levy_backup"].as_u64() {
         Some(1) => {}
@@ -97,7 +102,9 @@ pub fn restore(input: impl std::io::Read, store: &dyn Store) -> Result<Counts, S
             }
             Line::End(expected) => {
                 if expected != counts {
-                    return Err(io(format!("the backup says {expected:?} but holds {counts:?}")));
+                    return Err(io(format!(
+                        "the backup says {expected:?} but holds {counts:?}"
+                    )));
                 }
                 store.sync()?;
                 return Ok(counts);

@@ -62,7 +62,10 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError>
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     let json = serde_json::to_vec(value).map_err(backend)?;
     if json.len() > MAX_RECORD {
-        return Err(StoreError::Backend(format!("a record of {} bytes is over the limit", json.len())));
+        return Err(StoreError::Backend(format!(
+            "a record of {} bytes is over the limit",
+            json.len()
+        )));
     }
     thread_local! {
         // One compression context per thread, reused: a fresh one costs about a megabyte.
@@ -73,7 +76,10 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
         if c.is_none() {
             *c = Some(zstd::bulk::Compressor::new(1).map_err(backend)?);
         }
-        c.as_mut().expect("just set").compress(&json).map_err(backend)
+        c.as_mut()
+            .expect("just set")
+            .compress(&json)
+            .map_err(backend)
     })
 }
 
@@ -125,7 +131,10 @@ impl SledStore {
         for kv in store.quotes.iter() {
             let (k, v) = kv.map_err(backend)?;
             decode::<QuoteRecord>(&v).map_err(|e| {
-                StoreError::Corrupt(format!("quote record {:?} is damaged: {e}", String::from_utf8_lossy(&k)))
+                StoreError::Corrupt(format!(
+                    "quote record {:?} is damaged: {e}",
+                    String::from_utf8_lossy(&k)
+                ))
             })?;
         }
         fsync_dir(dir)?;
@@ -138,8 +147,13 @@ impl SledStore {
     fn check_identity(&self) -> Result<(), StoreError> {
         let file = self.dir.join("levy-store-id");
         let meta = self.db.open_tree("meta").map_err(backend)?;
-        let inside = meta.get("store_id").map_err(backend)?.map(|v| String::from_utf8_lossy(&v).to_string());
-        let outside = std::fs::read_to_string(&file).ok().map(|s| s.trim().to_string());
+        let inside = meta
+            .get("store_id")
+            .map_err(backend)?
+            .map(|v| String::from_utf8_lossy(&v).to_string());
+        let outside = std::fs::read_to_string(&file)
+            .ok()
+            .map(|s| s.trim().to_string());
         let damaged = |why: &str| {
             StoreError::Corrupt(format!(
                 "the data directory {} is damaged: {why}. Restore it from a backup (levy restore) into a new directory",
@@ -154,13 +168,18 @@ impl SledStore {
                 let has_data = !self.accounts.is_empty() || !self.quotes.is_empty();
                 if inside.is_some() || has_data || self.dir.join("levy-store-id.tmp").exists() {
                     // A store from before identities, or the file was lost: adopt it.
-                    tracing::warn!("no levy-store-id file in {}; recording this store's identity", self.dir.display());
+                    tracing::warn!(
+                        "no levy-store-id file in {}; recording this store's identity",
+                        self.dir.display()
+                    );
                 }
                 let id = inside.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
                 meta.insert("store_id", id.as_bytes()).map_err(backend)?;
                 self.sync()?;
                 let tmp = self.dir.join("levy-store-id.tmp");
-                std::fs::write(&tmp, &id).and_then(|_| File::open(&tmp)?.sync_all()).map_err(backend)?;
+                std::fs::write(&tmp, &id)
+                    .and_then(|_| File::open(&tmp)?.sync_all())
+                    .map_err(backend)?;
                 std::fs::rename(&tmp, &file).map_err(backend)?;
                 fsync_dir(&self.dir)
             }
@@ -286,7 +305,11 @@ impl Store for SledStore {
 
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<super::backup::Counts, StoreError> {
         // Every stripe, in order: no quote changes while the copy is taken.
-        let _all: Vec<_> = self.locks.iter().map(|l| l.lock().unwrap_or_else(|p| p.into_inner())).collect();
+        let _all: Vec<_> = self
+            .locks
+            .iter()
+            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()))
+            .collect();
         let mut writer = super::backup::Writer::new(out)?;
         for account in self.accounts()? {
             writer.account(&account)?;

@@ -66,7 +66,11 @@ pub fn start(config: &Path) -> Server {
     let (address, admin) = (address.unwrap(), admin.unwrap());
     // Keep draining stdout so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Server { child, address, admin }
+    Server {
+        child,
+        address,
+        admin,
+    }
 }
 
 impl Drop for Server {
@@ -79,7 +83,8 @@ impl Drop for Server {
 impl Server {
     /// Resident memory of the server process, in MiB.
     pub fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
