@@ -109,9 +109,42 @@ fn zones(c: &mut Criterion) {
     g.finish();
 }
 
+/// The whole estimate path without HTTP, on the wire example: parse, compute, serialize;
+/// and, for comparison, what the ceiling does (parse into a `serde_json::Value`).
+fn path(c: &mut Criterion) {
+    let body = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/quotes/estimate.json")).unwrap();
+    let rules: RulesDocument = serde_json::from_slice(
+        &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/rules.json")).unwrap(),
+    )
+    .unwrap();
+    let rules = CompiledRules::new(rules).unwrap();
+    let mut g = c.benchmark_group("path");
+    g.bench_function("parse_typed", |b| {
+        b.iter(|| levy::json::parse::<QuoteRequest>(black_box(&body)).unwrap())
+    });
+    g.bench_function("parse_value", |b| {
+        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&body)).unwrap())
+    });
+    let req: QuoteRequest = levy::json::parse(&body).unwrap();
+    g.bench_function("compute", |b| {
+        b.iter(|| compute(&rules, black_box(&req)).unwrap())
+    });
+    let out = compute(&rules, &req).unwrap().response;
+    g.bench_function("serialize", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&out)).unwrap())
+    });
+    g.bench_function("parse_compute_serialize", |b| {
+        b.iter(|| {
+            let req = levy::json::parse::<QuoteRequest>(black_box(&body)).unwrap();
+            serde_json::to_vec(&compute(&rules, &req).unwrap().response).unwrap()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = typical, lines, zones
+    targets = typical, lines, zones, path
 }
 criterion_main!(benches);

@@ -75,31 +75,57 @@ pub mod dec {
     const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
     /// A decimal's digits, formatted on the stack (at most 31 characters).
-    struct Digits {
-        buf: [u8; 48],
-        len: usize,
+    pub(crate) struct Digits {
+        pub(crate) buf: [u8; 48],
+        pub(crate) len: usize,
     }
 
-    impl std::fmt::Write for Digits {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            let end = self.len + s.len();
-            if end > self.buf.len() {
-                return Err(std::fmt::Error);
+    /// Writes `value` exactly as its `Display` does (sign, digits, the point at its scale),
+    /// from the mantissa: several times faster than going through `fmt`.
+    pub(crate) fn write_decimal(value: &Decimal, out: &mut Digits) {
+        let mut digits = [0u8; 40];
+        let mut start = digits.len();
+        let mut m = value.mantissa().unsigned_abs();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
             }
-            self.buf[self.len..end].copy_from_slice(s.as_bytes());
-            self.len = end;
-            Ok(())
+        }
+        let digits = &digits[start..];
+        let scale = value.scale() as usize;
+        let mut push = |b: &[u8]| {
+            out.buf[out.len..out.len + b.len()].copy_from_slice(b);
+            out.len += b.len();
+        };
+        if value.is_sign_negative() && !value.is_zero() {
+            push(b"-");
+        }
+        if scale == 0 {
+            push(digits);
+        } else if digits.len() > scale {
+            let (int, frac) = digits.split_at(digits.len() - scale);
+            push(int);
+            push(b".");
+            push(frac);
+        } else {
+            push(b"0.");
+            for _ in digits.len()..scale {
+                push(b"0");
+            }
+            push(digits);
         }
     }
 
     pub fn serialize<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        use std::fmt::Write;
         let mut digits = Digits {
             buf: [0; 48],
             len: 0,
         };
-        write!(digits, "{value}").map_err(serde::ser::Error::custom)?;
+        write_decimal(value, &mut digits);
         let text =
             std::str::from_utf8(&digits.buf[..digits.len]).map_err(serde::ser::Error::custom)?;
         let mut st = s.serialize_struct(NUMBER_TOKEN, 1)?;
@@ -177,6 +203,58 @@ pub mod id_string {
             serde_json::Value::String(_) => "string",
             serde_json::Value::Array(_) => "array",
             serde_json::Value::Object(_) => "object",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dec::{write_decimal, Digits};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    #[test]
+    fn decimals_are_written_exactly_as_display_writes_them() {
+        let mut values: Vec<Decimal> = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "0.5",
+            "-0.5",
+            "7.50",
+            "225",
+            "0.0825",
+            "0.000000000000000000000000001",
+            "-0.000000000000000000000000001",
+            "79228162514264337593543950335",
+            "-79228162514264337593543950335",
+            "7.9228162514264337593543950335",
+            "100.00",
+            "1018518509351851.85",
+            "0.10",
+            "10",
+        ]
+        .iter()
+        .map(|s| Decimal::from_str(s).unwrap())
+        .collect();
+        values.push(Decimal::new(0, 3));
+        for m in [1i64, 9, 10, 99, 101, 123456789, -42, i64::MAX, i64::MIN + 1] {
+            for scale in [0u32, 1, 2, 5, 18, 28] {
+                values.push(Decimal::new(m, scale));
+            }
+        }
+        for v in values {
+            let mut d = Digits {
+                buf: [0; 48],
+                len: 0,
+            };
+            write_decimal(&v, &mut d);
+            assert_eq!(
+                std::str::from_utf8(&d.buf[..d.len]).unwrap(),
+                v.to_string(),
+                "{v:?}"
+            );
         }
     }
 }
