@@ -16,26 +16,22 @@ use std::sync::Arc;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .service(
-            web::resource("/estimate")
-                .route(web::post().to(estimate))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/commit")
-                .route(web::post().to(commit))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/adjust")
-                .route(web::post().to(adjust))
-                .default_service(web::to(method_not_allowed)),
-        )
-        .service(
-            web::resource("/void")
-                .route(web::post().to(void))
-                .default_service(web::to(method_not_allowed)),
-        );
+        .service(post_only("/estimate", estimate))
+        .service(post_only("/commit", commit))
+        .service(post_only("/adjust", adjust))
+        .service(post_only("/void", void));
+}
+
+/// A POST endpoint that answers other methods with a JSON 405.
+fn post_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::post().to(handler))
+        .default_service(web::to(method_not_allowed))
 }
 
 async fn healthz() -> HttpResponse {

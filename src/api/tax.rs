@@ -99,6 +99,33 @@ fn merge(base: &mut Value, patch: &Value) {
     }
 }
 
+/// Element `i` of a PUT body applied to the stored item it names by `id`: the item's
+/// position and the merged result (unspecified fields keep their value).
+fn patched<T: Serialize + serde::de::DeserializeOwned>(
+    i: usize,
+    patch: &Value,
+    items: &[T],
+    id_of: impl Fn(&T) -> u64,
+    what: &str,
+) -> Result<(usize, T), LevyError> {
+    let id = patch.get("id").and_then(Value::as_u64).ok_or_else(|| {
+        bad(
+            format!("[{i}].id"),
+            format!("each {what} needs its integer `id`"),
+        )
+    })?;
+    let pos = items.iter().position(|x| id_of(x) == id).ok_or_else(|| {
+        LevyError::at(
+            ErrorCode::NotFound,
+            format!("[{i}].id"),
+            format!("{what} {id} does not exist"),
+        )
+    })?;
+    let mut merged = serde_json::to_value(&items[pos]).expect("rules serialize");
+    merge(&mut merged, patch);
+    Ok((pos, element(i, &merged)?))
+}
+
 fn array(body: Value) -> Result<Vec<Value>, ApiError> {
     match body {
         Value::Array(items) if !items.is_empty() => Ok(items),
@@ -205,20 +232,8 @@ async fn put_zones(
     let updated = manage::edit_rules(&state, &path, move |doc| {
         let mut updated = Vec::new();
         for (i, patch) in items.iter().enumerate() {
-            let id = patch
-                .get("id")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| bad(format!("[{i}].id"), "each zone needs its integer `id`"))?;
-            let pos = doc.zones.iter().position(|z| z.id == id).ok_or_else(|| {
-                LevyError::at(
-                    ErrorCode::NotFound,
-                    format!("[{i}].id"),
-                    format!("zone {id} does not exist"),
-                )
-            })?;
-            let mut merged = serde_json::to_value(&doc.zones[pos]).expect("zones serialize");
-            merge(&mut merged, patch);
-            let zone: Zone = element(i, &merged)?;
+            let (pos, zone) = patched(i, patch, &doc.zones, |z| z.id, "zone")?;
+            let id = zone.id;
             if id == DEFAULT_ZONE_ID {
                 if !zone.enabled {
                     return Err(bad(
@@ -413,20 +428,7 @@ async fn put_rates(
     let updated = manage::edit_rules(&state, &path, move |doc| {
         let mut updated = Vec::new();
         for (i, patch) in items.iter().enumerate() {
-            let id = patch
-                .get("id")
-                .and_then(Value::as_u64)
-                .ok_or_else(|| bad(format!("[{i}].id"), "each rate needs its integer `id`"))?;
-            let pos = doc.rates.iter().position(|r| r.id == id).ok_or_else(|| {
-                LevyError::at(
-                    ErrorCode::NotFound,
-                    format!("[{i}].id"),
-                    format!("rate {id} does not exist"),
-                )
-            })?;
-            let mut merged = serde_json::to_value(&doc.rates[pos]).expect("rates serialize");
-            merge(&mut merged, patch);
-            let rate: Rate = element(i, &merged)?;
+            let (pos, rate) = patched(i, patch, &doc.rates, |r| r.id, "rate")?;
             check_rate(i, &rate, doc)?;
             doc.rates[pos] = rate.clone();
             updated.push(rate);
