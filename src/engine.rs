@@ -404,8 +404,9 @@ fn line_tax<'r>(
         });
     }
     // R = prod over priority groups of (1 + sum of the group's fractions) - 1.
+    let groups = groups(&parts);
     let mut factor = Decimal::ONE;
-    for group in groups(&parts) {
+    for group in groups.iter().cloned() {
         let sum = parts[group]
             .iter()
             .try_fold(Decimal::ONE, |acc, p| acc.checked_add(p.fraction));
@@ -420,7 +421,7 @@ fn line_tax<'r>(
     };
     let per_rate = policy.level == RoundingLevel::PerRate;
     let mut total = Decimal::ZERO;
-    for group in groups(&parts) {
+    for group in groups {
         let mut group_tax = Decimal::ZERO;
         for p in &mut parts[group] {
             let exact = base.checked_mul(p.fraction).ok_or(Overflow)?;
