@@ -2,7 +2,8 @@
 //! It reads the body, parses it as JSON (the same serde_json as Levy), and answers a
 //! canned response of the same size as Levy's: no auth, no computation, no storage.
 //!
-//! `cargo run --release --example ceiling -- ADDR RESPONSE.json` prints the bound address.
+//! `cargo run --release --example ceiling -- ADDR RESPONSE.json [WORKERS]` prints the bound
+//! address; WORKERS defaults to one per core, as Levy's does.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 
@@ -27,7 +28,10 @@ fn main() -> std::io::Result<()> {
         None => br#"{"id":"ceiling","documents":[]}"#.to_vec(),
     };
     let canned = web::Data::new(web::Bytes::from(canned));
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = match args.next() {
+        Some(n) => n.parse().expect("WORKERS is a number"),
+        None => std::thread::available_parallelism().map_or(2, |n| n.get()),
+    };
     actix_web::rt::System::new().block_on(async move {
         let listener = std::net::TcpListener::bind(&addr)?;
         println!("ceiling: listening on http://{}", listener.local_addr()?);

@@ -507,9 +507,14 @@ fn tax_price(
     } else {
         (amount.checked_add(tax.total).ok_or(Overflow)?, amount)
     };
+    // Near the top of Decimal's range a sum keeps only 28-29 digits and silently drops
+    // the rest; the published identity inclusive = exclusive + tax must hold exactly.
+    if exclusive.checked_add(tax.total) != Some(inclusive) {
+        return Err(Overflow);
+    }
     let class = match &line.tax_class {
         _ if tax.parts.is_empty() => rules.default_class.clone(),
-        Some(c) => Arc::new(c.clone()),
+        Some(c) => c.clone(),
         None => rules.default_class.clone(),
     };
     let sales_tax_summary = tax

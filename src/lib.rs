@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod manage;
 pub mod metrics;
 pub mod quote;
+pub mod render;
 pub mod report;
 pub mod rounding;
 pub mod rules;

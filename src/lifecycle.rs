@@ -26,7 +26,8 @@ fn version(
     for doc in &mut response.documents {
         doc.external_id = Some(record.external_id(&doc.id));
     }
-    let text = serde_json::to_string(&response).expect("responses serialize");
+    let text = String::from_utf8(crate::render::quote_response(&response))
+        .expect("the renderer writes UTF-8");
     QuoteVersion {
         version: record.next_version(),
         kind,

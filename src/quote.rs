@@ -109,7 +109,8 @@ pub struct LineRequest {
     pub price: PriceRequest,
     pub quantity: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tax_class: Option<TaxClassRef>,
+    /// Shared with the response's summaries rather than copied into them.
+    pub tax_class: Option<Arc<TaxClassRef>>,
     #[serde(default)]
     pub tax_exempt: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -224,10 +224,10 @@ async fn observe(
             .request()
             .match_pattern()
             .unwrap_or_else(|| "unmatched".into());
-        let status = res.status().as_u16().to_string();
+        let status = res.status();
         let m = &state.metrics;
         m.requests
-            .with_label_values(&[listener, &endpoint, &status])
+            .with_label_values(&[listener, &endpoint, status.as_str()])
             .inc();
         m.latency
             .with_label_values(&[listener, &endpoint])

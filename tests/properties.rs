@@ -204,10 +204,12 @@ fn line(
                 tax_inclusive: inclusive && !exclusive_only,
             },
             quantity: 1,
-            tax_class: class.map(|c| TaxClassRef {
-                code: String::new(),
-                class_id: c.into(),
-                name: format!("Class {c}"),
+            tax_class: class.map(|c| {
+                std::sync::Arc::new(TaxClassRef {
+                    code: String::new(),
+                    class_id: c.into(),
+                    name: format!("Class {c}"),
+                })
             }),
             tax_exempt: exempt,
             tax_properties: None,
@@ -389,4 +391,49 @@ proptest! {
             Err(e) => prop_assert_eq!(e.code, ErrorCode::AmountOutOfRange),
         }
     }
+}
+
+/// At the top of Decimal's range, `amount - tax` can keep only 28-29 digits; the engine
+/// must refuse rather than publish an exclusive amount that no longer adds up.
+#[test]
+fn amounts_whose_tax_would_lose_digits_are_refused() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules: RulesDocument =
+        levy::json::parse(&std::fs::read(root.join("demo/rules.json")).unwrap()).unwrap();
+    let rules = CompiledRules::new(rules).unwrap();
+    let mut req: QuoteRequest =
+        levy::json::parse(&std::fs::read(root.join("quotes/estimate.json")).unwrap()).unwrap();
+    let mut refused = 0;
+    let amounts = (0..200i64)
+        .map(|k| Decimal::MAX - Decimal::from(k * 997))
+        .chain((0..200i64).map(|k| Decimal::MAX / Decimal::from(10 + k)))
+        .chain(["1000.00".parse().unwrap()]);
+    for amount in amounts {
+        for inclusive in [true, false] {
+            req.documents[0].shipping.price.amount = amount;
+            req.documents[0].shipping.price.tax_inclusive = inclusive;
+            match compute(&rules, &req) {
+                Ok(out) => {
+                    let p = &out.response.documents[0].shipping.price;
+                    assert_eq!(
+                        p.amount_inclusive,
+                        p.amount_exclusive + p.total_tax,
+                        "{amount}"
+                    );
+                }
+                Err(e) => {
+                    assert_eq!(e.code, ErrorCode::AmountOutOfRange, "{amount}");
+                    assert_eq!(
+                        e.path.as_deref(),
+                        Some("documents[0].shipping.price.amount")
+                    );
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        refused >= 1,
+        "no amount at the edge of the range was refused"
+    );
 }

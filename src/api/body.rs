@@ -18,17 +18,17 @@ pub async fn read(
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
-    if let Some(len) = req
+    let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return Err(too_large(limit));
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(limit));
     }
-    let mut body = web::BytesMut::new();
+    // One allocation for a declared length (capped: the header is the client's word).
+    let capacity = declared.map_or(0, |len| len.min(1 << 20) as usize);
+    let mut body = web::BytesMut::with_capacity(capacity);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
             ApiError(LevyError::new(

@@ -55,7 +55,8 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError(LevyError::new(ErrorCode::Unauthorized, message))
 }
 
-fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
+/// The decoded `user:password` of a Basic Authorization header.
+fn basic_credentials(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -64,26 +65,26 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()?;
-    let text = String::from_utf8(decoded).ok()?;
-    let (user, password) = text.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
+    String::from_utf8(decoded).ok()
 }
 
 fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError> {
     let directory = state.directory.load();
-    let (user, password) = basic_credentials(req)
+    let credentials = basic_credentials(req);
+    let (user, password) = credentials
+        .as_deref()
+        .and_then(|c| c.split_once(':'))
         .ok_or_else(|| unauthorized("HTTP Basic credentials are required"))?;
     let account_id = directory
-        .authenticate(&user, &password)
+        .authenticate(user, password)
         .ok_or_else(|| unauthorized("the username or password is not valid"))?;
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().host().map(str::to_string))
+        .or_else(|| req.uri().host())
         .unwrap_or_default();
-    match directory.route(&host) {
+    match directory.route(host) {
         HostRoute::UnknownLabel => {
             return Err(ApiError(LevyError::new(
                 ErrorCode::NotFound,
@@ -174,7 +175,9 @@ async fn estimate(
 ) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
     let (_, _, computed) = priced(&req, payload, &state, auth).await?;
-    Ok(HttpResponse::Ok().json(&computed.response))
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::render::quote_response(&computed.response)))
 }
 
 /// Replies with the latest response of a record, once it is durable.
