@@ -130,13 +130,17 @@ fn path(c: &mut Criterion) {
         b.iter(|| compute(&rules, black_box(&req)).unwrap())
     });
     let out = compute(&rules, &req).unwrap().response;
-    g.bench_function("serialize", |b| {
+    // What the serde derive costs, against the renderer Levy answers with.
+    g.bench_function("serialize_serde", |b| {
         b.iter(|| serde_json::to_vec(black_box(&out)).unwrap())
     });
-    g.bench_function("parse_compute_serialize", |b| {
+    g.bench_function("render", |b| {
+        b.iter(|| levy::render::quote_response(black_box(&out)))
+    });
+    g.bench_function("parse_compute_render", |b| {
         b.iter(|| {
             let req = levy::json::parse::<QuoteRequest>(black_box(&body)).unwrap();
-            serde_json::to_vec(&compute(&rules, &req).unwrap().response).unwrap()
+            levy::render::quote_response(&compute(&rules, &req).unwrap().response)
         })
     });
     g.finish();

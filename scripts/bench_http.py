@@ -45,14 +45,16 @@ function delay()
 end
 """
 
-# Each request commits a new quote id: run prefix, thread, counter.
+# Each request commits a new quote id: run prefix, thread, counter. `tid` is a global that
+# setup() gives each thread (a local here would shadow it, and threads would repeat ids).
 COMMIT_LUA = ESTIMATE_LUA + """
 local template = wrk.body
 local n = 0
 local prefix = os.getenv("RUN_PREFIX")
-local tid = 0
+local next_tid = 0
 function setup(thread)
-  thread:set("tid", tostring(math.random(1, 1000000000)))
+  next_tid = next_tid + 1
+  thread:set("tid", tostring(next_tid))
 end
 function request()
   n = n + 1
@@ -89,6 +91,40 @@ def rss_mib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# Symbol -> category, first match wins; for the grouped profile.
+CATEGORIES = [
+    ("JSON write", ("serde_json::ser", "::ser::", "Serialize", "write_decimal", "render::")),
+    ("JSON parse", ("serde", "from_utf8", "Deserializ", "dec::deserialize", "id_string", "btree", "Value")),
+    ("allocator", ("mi_", "malloc", "free", "__rust_alloc", "__rust_dealloc")),
+    ("memcpy", ("memmove", "memcpy", "memcmp", "memset")),
+    ("engine", ("levy::engine", "rust_decimal", "zones::", "rounding", "currency")),
+    ("HTTP stack", ("actix", "tokio", "httparse", "http::", "mio", "bytes::", "futures")),
+    ("auth and routing", ("sha2", "base64", "authorize", "subtle", "accounts")),
+    ("metrics", ("prometheus", "observe", "metrics")),
+]
+
+
+def profile_groups(data):
+    """Shares (%) of a perf recording by category; kernel symbols are one category."""
+    out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
+                          "--percent-limit", "0", "-g", "none"], capture_output=True, text=True).stdout
+    shares = {}
+    for line in out.splitlines():
+        m = re.match(r"\s+([\d.]+)%\s+\S+\s+\[(.)\]\s+(.*)", line)
+        if not m:
+            continue
+        pct, kind, sym = float(m.group(1)), m.group(2), m.group(3)
+        key = "kernel" if kind == "k" else next((k for k, pats in CATEGORIES if any(p in sym for p in pats)), "other")
+        shares[key] = shares.get(key, 0.0) + pct
+    return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
 
 def http(method, url, body=None, headers=None):
@@ -291,10 +327,13 @@ def main():
         commit_file = os.path.join(tmp, "commit.json")
         shutil.copy(os.path.join(ROOT, "quotes", "commit.json"), commit_file)
         cenv = {**levy_env, "BODY_FILE": commit_file, "RUN_PREFIX": "c64"}
-        commit = wrk(f"{public}/commit", commit_lua, cenv, 64, long)
+        runs = [wrk(f"{public}/commit", commit_lua, {**cenv, "RUN_PREFIX": f"c64r{i}"}, 64, long) for i in range(3)]
+        commit = {"rps": median([r["rps"] for r in runs]), "runs": runs}
         results["commit_64"] = commit
         results["commit_over_estimate"] = commit["rps"] / est["rps"]
-        log(f"   {commit['rps']:.0f} commits/s = {results['commit_over_estimate']:.1%} of estimate throughput")
+        rates = ", ".join("%.0f" % r["rps"] for r in runs)
+        log(f"   {rates} commits/s in 3 rounds; median {commit['rps']:.0f} = "
+            f"{results['commit_over_estimate']:.1%} of estimate throughput")
 
         log("== estimate latency against lines per quote (1 connection)")
         results["lines"] = []
@@ -328,26 +367,34 @@ def main():
             log(f"   {c:4d} clients: {r['rps']:.0f} commits/s, p99 {r['p99_ms']:.2f} ms")
 
         if not args.no_profile and shutil.which("perf"):
-            log("== profile of the estimate path under load (perf)")
-            load = subprocess.Popen(["wrk", "-t2", "-c64", f"-d{short + 4}s", "-s", est_lua, f"{public}/estimate"],
-                                    env={**os.environ, **levy_env}, stdout=subprocess.DEVNULL)
-            time.sleep(1)
-            data = os.path.join(OUT, "perf.data")
-            subprocess.run(["perf", "record", "-F", "997", "-g", "-o", data, "-p", str(levy.pid), "--", "sleep", str(short)],
-                           capture_output=True)
-            load.wait()
-            report = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "symbol",
-                                     "--percent-limit", "1.5", "-g", "none"], capture_output=True, text=True).stdout
-            top = [l.strip() for l in report.splitlines() if re.match(r"\s+\d+\.\d+%", l)][:25]
+            log("== profile of the estimate path under load (perf), Levy and the ceiling, in CPU us per request")
+            results["profile"] = {}
+            for name, url, e, pid in (("levy", public, levy_env, levy.pid), ("ceiling", caddr["addr"], ceil_env, ceiling.pid)):
+                data = os.path.join(OUT, f"perf-{name}.data")
+                load = subprocess.Popen(["wrk", "-t2", "-c64", f"-d{long + 3}s", "-s", est_lua, f"{url}/estimate"],
+                                        env={**os.environ, **e}, stdout=subprocess.PIPE, text=True)
+                time.sleep(1)
+                cpu0 = cpu_seconds(pid)
+                subprocess.run(["perf", "record", "-F", "1999", "-o", data, "-p", str(pid), "--", "sleep", str(long)],
+                               capture_output=True)
+                cpu1 = cpu_seconds(pid)
+                out = load.communicate()[0]
+                rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+                us = 1e6 * (cpu1 - cpu0) / (rps * long)
+                shares = profile_groups(data)
+                results["profile"][name] = {"us_per_request": us, "shares": shares}
+                log(f"   {name}: {us:.1f} us of CPU per request: " +
+                    ", ".join(f"{k} {v * us / 100:.1f}" for k, v in shares.items()))
+            top = subprocess.run(["perf", "report", "-i", os.path.join(OUT, "perf-levy.data"), "--stdio", "--no-children",
+                                  "--sort", "symbol", "--percent-limit", "1", "-g", "none"], capture_output=True, text=True).stdout
+            top = [l.strip() for l in top.splitlines() if re.match(r"\s+\d+\.\d+%", l)][:30]
             results["profile_top"] = top
             open(os.path.join(OUT, "perf-top.txt"), "w").write("\n".join(top) + "\n")
-            for l in top[:12]:
-                log("   " + l)
 
         log("== memory: a fresh store with the 50,000-zone account, restarted so it is loaded from disk")
         results["rss_mib_after_all_phases"] = rss_mib(levy.pid)
         log(f"   before: RSS {results['rss_mib_after_all_phases']:.0f} MiB with every quote committed above "
-            f"({sum(r['rps'] for r in results['commit_concurrency']) * short + commit['rps'] * long:.0f} or so)")
+            f"({sum(r['rps'] for r in results['commit_concurrency']) * short + sum(r['rps'] for r in commit['runs']) * long:.0f} or so)")
         levy.terminate()
         levy.wait(timeout=30)
         procs.remove(levy)

@@ -70,9 +70,10 @@ impl Application {
                 .default_service(web::to(api::not_found))
         })
         .workers(workers)
-        // Store calls run on the blocking pool; a few threads per worker keep them
-        // moving without a thread (and an allocator heap) per concurrent commit.
-        .worker_max_blocking_threads(16)
+        // Store calls run on the blocking pool. They are CPU work (sled writes to memory;
+        // the flusher thread waits on the disk), so a few threads per worker suffice: 4
+        // gave more commits/s at 64 clients than 16 (fewer switches, fewer allocator heaps).
+        .worker_max_blocking_threads(4)
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
