@@ -275,7 +275,9 @@ def main():
             order = [("ceiling", caddr["addr"], ceil_env), ("levy", public, levy_env)]
             got = {name: wrk(f"{url}/estimate", est_lua, e, 64, long) for name, url, e in (order if i % 2 == 0 else order[::-1])}
             pairs.append({"ceiling": got["ceiling"], "levy": got["levy"], "ratio": got["levy"]["rps"] / got["ceiling"]["rps"]})
-            log(f"   round {i + 1}: ceiling {got['ceiling']['rps']:.0f} req/s, levy {got['levy']['rps']:.0f} req/s: {pairs[-1]['ratio']:.1%}")
+            c, l = got["ceiling"], got["levy"]
+            log(f"   round {i + 1}: ceiling {c['rps']:.0f} req/s (p50 {c['p50_ms']:.2f} ms, p99 {c['p99_ms']:.2f} ms), "
+                f"levy {l['rps']:.0f} req/s (p50 {l['p50_ms']:.2f} ms, p99 {l['p99_ms']:.2f} ms): {pairs[-1]['ratio']:.1%}")
         results["peak_rounds"] = pairs
         results["estimate_over_ceiling"] = median([p["ratio"] for p in pairs])
         est = {"rps": median([p["levy"]["rps"] for p in pairs])}

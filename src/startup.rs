@@ -71,9 +71,10 @@ impl Application {
         })
         .workers(workers)
         // Store calls run on the blocking pool. They are CPU work (sled writes to memory;
-        // the flusher thread waits on the disk), so a few threads per worker suffice: 4
-        // gave more commits/s at 64 clients than 16 (fewer switches, fewer allocator heaps).
-        .worker_max_blocking_threads(4)
+        // the flusher thread waits on the disk), so two threads per worker suffice: at 64
+        // clients, 2 gave more commits/s than 4, and 4 more than 16 (fewer switches, fewer
+        // allocator heaps; BENCHMARKS.md).
+        .worker_max_blocking_threads(2)
         .shutdown_timeout(10)
         .listen(listener)?
         .run();
