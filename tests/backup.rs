@@ -7,21 +7,7 @@ use levy::config::Config;
 use levy::startup::Application;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::process::{Command, Output};
-
-async fn levy(args: Vec<String>, admin: &str) -> Output {
-    let admin = admin.to_string();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_levy"))
-            .args(&args)
-            .env("LEVY_ADMIN_URL", admin)
-            .env("LEVY_ADMIN_TOKEN", ADMIN_TOKEN)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
+use std::process::Command;
 
 async fn get(app_admin: &str, client: &reqwest::Client, path: &str) -> Value {
     let res = client
@@ -95,9 +81,9 @@ async fn backup_while_serving_and_restore_into_a_new_directory() {
     };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("levy.backup");
-    let out = levy(
-        vec!["backup".into(), file.display().to_string()],
+    let out = levy_cli(
         &app.admin_address,
+        vec!["backup".into(), file.display().to_string()],
     )
     .await;
     assert!(
@@ -108,14 +94,14 @@ async fn backup_while_serving_and_restore_into_a_new_directory() {
     assert_eq!(load.await.unwrap(), 150);
 
     let target = dir.path().join("restored");
-    let out = levy(
+    let out = levy_cli(
+        &app.admin_address,
         vec![
             "restore".into(),
             file.display().to_string(),
             "--data-dir".into(),
             target.display().to_string(),
         ],
-        &app.admin_address,
     )
     .await;
     assert!(
@@ -182,14 +168,14 @@ async fn backup_while_serving_and_restore_into_a_new_directory() {
     assert_eq!(res.status(), 200);
 
     // Restoring over existing data, or from a damaged file, is refused.
-    let out = levy(
+    let out = levy_cli(
+        &app.admin_address,
         vec![
             "restore".into(),
             file.display().to_string(),
             "--data-dir".into(),
             target.display().to_string(),
         ],
-        &app.admin_address,
     )
     .await;
     assert!(!out.status.success());
@@ -197,14 +183,14 @@ async fn backup_while_serving_and_restore_into_a_new_directory() {
     let bytes = std::fs::read(&file).unwrap();
     let cut = dir.path().join("cut.backup");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let out = levy(
+    let out = levy_cli(
+        &app.admin_address,
         vec![
             "restore".into(),
             cut.display().to_string(),
             "--data-dir".into(),
             dir.path().join("r2").display().to_string(),
         ],
-        &app.admin_address,
     )
     .await;
     assert!(!out.status.success());

@@ -20,19 +20,11 @@ fn levy(admin: &str, token: &str, args: &[&str]) -> Output {
 }
 
 async fn run(app: &TestApp, args: &[&str]) -> Output {
-    let (admin, args): (String, Vec<String>) = (
-        app.admin_address.clone(),
+    levy_cli(
+        &app.admin_address,
         args.iter().map(|s| s.to_string()).collect(),
-    );
-    tokio::task::spawn_blocking(move || {
-        levy(
-            &admin,
-            ADMIN_TOKEN,
-            &args.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-    })
+    )
     .await
-    .unwrap()
 }
 
 fn stdout(o: &Output) -> serde_json::Value {

@@ -6,26 +6,12 @@ use common::bigcommerce::{Faults, StandIn};
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 const STORE: &str = "abc123";
 const PROVIDER: &str = "levy-tax";
 const BC_TOKEN: &str = "bc-token-xyz";
-
-async fn levy(app: &TestApp, args: Vec<String>) -> Output {
-    let admin = app.admin_address.clone();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_levy"))
-            .args(&args)
-            .env("LEVY_ADMIN_URL", admin)
-            .env("LEVY_ADMIN_TOKEN", ADMIN_TOKEN)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
 
 fn args(cmd: &[&str], bc: &str, extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
@@ -114,7 +100,13 @@ async fn store_credential_works(app: &TestApp, bc: &StandIn) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_pushes_a_new_credential_and_confirms_it() {
     let (app, bc) = setup().await;
-    let v = ok_json(&levy(&app, connect_args(&bc.base, &["--profile", "acme"])).await);
+    let v = ok_json(
+        &levy_cli(
+            &app.admin_address,
+            connect_args(&bc.base, &["--profile", "acme"]),
+        )
+        .await,
+    );
     let username = v["username"].as_str().unwrap().to_string();
     assert_eq!(v["profile"], "acme");
     assert_eq!(credentials(&app).await, vec![username.clone()]);
@@ -145,8 +137,8 @@ async fn connect_pushes_a_new_credential_and_confirms_it() {
     );
 
     let v = ok_json(
-        &levy(
-            &app,
+        &levy_cli(
+            &app.admin_address,
             args(
                 &["connection", "status", "acme"],
                 &bc.base,
@@ -163,7 +155,8 @@ async fn connect_pushes_a_new_credential_and_confirms_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotation_never_leaves_the_store_with_a_rejected_credential() {
     let (app, bc) = setup().await;
-    let first = ok_json(&levy(&app, connect_args(&bc.base, &[])).await)["username"]
+    let first = ok_json(&levy_cli(&app.admin_address, connect_args(&bc.base, &[])).await)
+        ["username"]
         .as_str()
         .unwrap()
         .to_string();
@@ -176,7 +169,7 @@ async fn rotation_never_leaves_the_store_with_a_rejected_credential() {
     let running = {
         let app = app.clone();
         let a = connect_args(&bc.base, &[]);
-        tokio::spawn(async move { levy(&app, a).await })
+        tokio::spawn(async move { levy_cli(&app.admin_address, a).await })
     };
     let mut checks = 0;
     while !running.is_finished() {
@@ -199,7 +192,8 @@ async fn rotation_never_leaves_the_store_with_a_rejected_credential() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_revoke_the_new_credential_and_say_why() {
     let (app, bc) = setup().await;
-    let first = ok_json(&levy(&app, connect_args(&bc.base, &[])).await)["username"]
+    let first = ok_json(&levy_cli(&app.admin_address, connect_args(&bc.base, &[])).await)
+        ["username"]
         .as_str()
         .unwrap()
         .to_string();
@@ -258,7 +252,7 @@ async fn refusals_revoke_the_new_credential_and_say_why() {
     ];
     for (faults, a, needle) in cases {
         bc.set_faults(faults);
-        failed(&levy(&app, a).await, needle);
+        failed(&levy_cli(&app.admin_address, a).await, needle);
         assert_eq!(
             credentials(&app).await,
             vec![first.clone()],
@@ -273,7 +267,11 @@ async fn refusals_revoke_the_new_credential_and_say_why() {
         .local_addr()
         .unwrap();
     failed(
-        &levy(&app, connect_args(&format!("http://{closed}"), &[])).await,
+        &levy_cli(
+            &app.admin_address,
+            connect_args(&format!("http://{closed}"), &[]),
+        )
+        .await,
         "could not reach BigCommerce",
     );
     assert_eq!(credentials(&app).await, vec![first.clone()]);
@@ -287,7 +285,13 @@ async fn a_put_whose_answer_is_lost_is_checked_before_revoking() {
         put_delay_after_store: Some(Duration::from_secs(3)),
         ..Faults::default()
     });
-    let v = ok_json(&levy(&app, connect_args(&bc.base, &["--timeout", "1"])).await);
+    let v = ok_json(
+        &levy_cli(
+            &app.admin_address,
+            connect_args(&bc.base, &["--timeout", "1"]),
+        )
+        .await,
+    );
     assert_eq!(
         bc.connection().unwrap().username,
         v["username"].as_str().unwrap()
@@ -299,7 +303,7 @@ async fn a_put_whose_answer_is_lost_is_checked_before_revoking() {
         ..Faults::default()
     });
     failed(
-        &levy(&app, connect_args(&bc.base, &[])).await,
+        &levy_cli(&app.admin_address, connect_args(&bc.base, &[])).await,
         "does not report it as configured",
     );
     assert_eq!(credentials(&app).await.len(), 2);
@@ -313,11 +317,11 @@ async fn disconnect_deletes_then_revokes() {
         .await
         .unwrap()
         .0;
-    ok_json(&levy(&app, connect_args(&bc.base, &[])).await);
+    ok_json(&levy_cli(&app.admin_address, connect_args(&bc.base, &[])).await);
     let held = bc.connection().unwrap();
     let v = ok_json(
-        &levy(
-            &app,
+        &levy_cli(
+            &app.admin_address,
             args(
                 &["disconnect", "acme"],
                 &bc.base,
@@ -337,11 +341,11 @@ async fn disconnect_deletes_then_revokes() {
     let received = bc.received();
     assert_eq!(received.last().unwrap().method, "DELETE");
     // A failing DELETE revokes nothing.
-    ok_json(&levy(&app, connect_args(&bc.base, &[])).await);
+    ok_json(&levy_cli(&app.admin_address, connect_args(&bc.base, &[])).await);
     let before = credentials(&app).await;
     failed(
-        &levy(
-            &app,
+        &levy_cli(
+            &app.admin_address,
             args(
                 &["disconnect", "acme"],
                 &bc.base,
@@ -373,7 +377,13 @@ fn store_rules(bc: &StandIn) {
 async fn rules_pull_installs_the_stores_manual_tax_setup() {
     let (app, bc) = setup().await;
     store_rules(&bc);
-    let v = ok_json(&levy(&app, args(&["rules", "pull", "acme"], &bc.base, &[])).await);
+    let v = ok_json(
+        &levy_cli(
+            &app.admin_address,
+            args(&["rules", "pull", "acme"], &bc.base, &[]),
+        )
+        .await,
+    );
     assert_eq!(
         (v["zones"].as_u64(), v["rates"].as_u64()),
         (Some(3), Some(120))
@@ -447,14 +457,17 @@ async fn rules_pull_installs_the_stores_manual_tax_setup() {
     let mut bad = args(&["rules", "pull", "acme"], &bc.base, &[]);
     let i = bad.iter().position(|x| x == BC_TOKEN).unwrap();
     bad[i] = "nope".into();
-    failed(&levy(&app, bad).await, "refused the API token");
+    failed(
+        &levy_cli(&app.admin_address, bad).await,
+        "refused the API token",
+    );
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
     failed(
-        &levy(
-            &app,
+        &levy_cli(
+            &app.admin_address,
             args(&["rules", "pull", "acme"], &format!("http://{closed}"), &[]),
         )
         .await,

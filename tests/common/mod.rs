@@ -173,6 +173,22 @@ impl TestApp {
     }
 }
 
+/// Runs the `levy` binary as an admin client of the server at `admin` (URL and token
+/// from the environment), off the async executor.
+pub async fn levy_cli(admin: &str, args: Vec<String>) -> std::process::Output {
+    let admin = admin.to_string();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_levy"))
+            .args(&args)
+            .env("LEVY_ADMIN_URL", admin)
+            .env("LEVY_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .expect("levy runs")
+    })
+    .await
+    .unwrap()
+}
+
 pub async fn json(res: reqwest::Response) -> Value {
     let bytes = res.bytes().await.unwrap();
     serde_json::from_slice(&bytes)
