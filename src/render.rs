@@ -22,12 +22,7 @@ pub fn quote_response(response: &QuoteResponse) -> Vec<u8> {
     out.extend_from_slice(b"{\"id\":");
     string(&mut out, &response.id);
     out.extend_from_slice(b",\"documents\":[");
-    for (i, doc) in response.documents.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        document(&mut out, doc);
-    }
+    list(&mut out, &response.documents, document);
     out.extend_from_slice(b"]}");
     out
 }
@@ -40,12 +35,7 @@ fn document(out: &mut Vec<u8>, doc: &DocumentResponse) {
         string(out, external);
     }
     out.extend_from_slice(b",\"items\":[");
-    for (i, item) in doc.items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        line(out, item);
-    }
+    list(out, &doc.items, line);
     out.extend_from_slice(b"],\"shipping\":");
     line(out, &doc.shipping);
     out.extend_from_slice(b",\"handling\":");
@@ -78,12 +68,7 @@ fn price(out: &mut Vec<u8>, p: &TaxPrice) {
     out.extend_from_slice(b",\"tax_rate\":");
     decimal(out, &p.tax_rate);
     out.extend_from_slice(b",\"sales_tax_summary\":[");
-    for (i, tax) in p.sales_tax_summary.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        summary(out, tax);
-    }
+    list(out, &p.sales_tax_summary, summary);
     out.extend_from_slice(b"]}");
 }
 
@@ -103,6 +88,16 @@ fn summary(out: &mut Vec<u8>, tax: &SalesTax) {
     out.extend_from_slice(b"},\"id\":");
     string(out, &tax.id);
     out.push(b'}');
+}
+
+/// The elements of a JSON array, comma-separated (the brackets are the caller's).
+fn list<T>(out: &mut Vec<u8>, items: &[T], each: fn(&mut Vec<u8>, &T)) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, item);
+    }
 }
 
 fn decimal(out: &mut Vec<u8>, value: &Decimal) {
