@@ -3,6 +3,8 @@
 //! * `typical_quote`: 1 document, 3 items with wrapping, shipping, handling, 3 rates in 2 priorities.
 //! * `lines/N`: one document of N items: cost should grow linearly.
 //! * `zones/N`: N postal-code zones in the account: cost should not grow with N.
+//! * `rounding/{exclusive,inclusive}/LEVEL`: the typical quote under each rounding level,
+//!   with tax-exclusive and with tax-inclusive prices (the exact net `amount / (1 + R)`).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use levy::engine::{compute, CompiledRules};
@@ -14,10 +16,15 @@ use std::time::Duration;
 fn line(id: &str, amount: &str, kind: &str, class: &str) -> serde_json::Value {
     json!({
         "id": id, "item_code": "SKU", "name": "Line",
-        "price": {"amount": serde_json::Number::from_string_unchecked(amount.into()), "tax_inclusive": false},
+        "price": {"amount": serde_json::Number::from_string_unchecked(amount.into()), "tax_inclusive": INCLUSIVE.get()},
         "quantity": 1, "tax_class": {"code": "", "class_id": class, "name": "Class"},
         "tax_exempt": false, "type": kind
     })
+}
+
+thread_local! {
+    /// Whether [`line`] writes tax-inclusive prices.
+    static INCLUSIVE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn request(items: usize, postal: &str, wrapping: bool) -> QuoteRequest {
@@ -49,6 +56,10 @@ fn request(items: usize, postal: &str, wrapping: bool) -> QuoteRequest {
 /// A California zone with state + county (priority 1) and a priority-2 district rate,
 /// plus `postal_zones` extra zones keyed by exact postal code.
 fn rules(postal_zones: usize) -> CompiledRules {
+    rules_rounded(postal_zones, "per_rate")
+}
+
+fn rules_rounded(postal_zones: usize, rounding: &str) -> CompiledRules {
     let mut zones = vec![json!({"id": 2, "name": "California",
         "shopper_target_settings": {"locations": [{"country_code": "US", "subdivision_codes": ["CA"]}]}})];
     let mut rates = vec![
@@ -64,7 +75,7 @@ fn rules(postal_zones: usize) -> CompiledRules {
     }
     let doc: RulesDocument = serde_json::from_value(json!({
         "classes": [{"id": "6", "name": "Wrapping"}],
-        "zones": zones, "rates": rates
+        "zones": zones, "rates": rates, "settings": {"rounding": rounding}
     }))
     .unwrap();
     CompiledRules::new(doc).unwrap()
@@ -76,6 +87,24 @@ fn typical(c: &mut Criterion) {
     c.bench_function("typical_quote", |b| {
         b.iter(|| compute(black_box(&r), black_box(&req)).unwrap())
     });
+}
+
+/// Each rounding level, tax-exclusive and tax-inclusive prices, on the typical quote.
+fn rounding(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rounding");
+    for inclusive in [false, true] {
+        INCLUSIVE.set(inclusive);
+        let req = request(3, "90001", true);
+        INCLUSIVE.set(false);
+        for level in ["per_rate", "per_line", "per_document"] {
+            let r = rules_rounded(0, level);
+            let prices = if inclusive { "inclusive" } else { "exclusive" };
+            g.bench_with_input(BenchmarkId::new(prices, level), &req, |b, req| {
+                b.iter(|| compute(&r, black_box(req)).unwrap())
+            });
+        }
+    }
+    g.finish();
 }
 
 fn lines(c: &mut Criterion) {
@@ -149,6 +178,6 @@ fn path(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = typical, lines, zones, path
+    targets = typical, rounding, lines, zones, path
 }
 criterion_main!(benches);

@@ -3,12 +3,16 @@
 //! gives the same output, to the cent.
 //!
 //! [`CompiledRules`] is built once per rule change (indexes, sorted rates); a quote
-//! then costs a zone lookup per document and a few decimal operations per line.
+//! then costs a zone lookup per document and a few exact operations per line: every
+//! tax is computed as an [`Exact`] rational and only rounded results become decimals
+//! (SPEC 10.1), so a midpoint of a tax-inclusive net is a midpoint and equal remainders
+//! are a tie.
 
 use crate::currency::Currency;
 use crate::error::{ErrorCode, LevyError};
+use crate::exact::Exact;
 use crate::quote::*;
-use crate::rounding::{self, largest_remainder, Overflow, RoundingLevel, RoundingMode};
+use crate::rounding::{largest_remainder, Overflow, RoundingLevel, RoundingMode};
 use crate::rules::{Exemption, RulesDocument, Settings, TaxAddress, DEFAULT_CLASS_ID};
 use crate::zones::{ZoneIndex, ZoneMatch};
 use chrono::NaiveDate;
@@ -39,8 +43,15 @@ struct CompiledRate {
     priority: i64,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
-    /// Class id -> rate as a fraction (8.25 % -> 0.0825).
-    class_rates: Vec<(String, Decimal)>,
+    /// Class id -> rate as a fraction (8.25 % -> 0.0825), as published and exact.
+    class_rates: Vec<(String, Fraction)>,
+}
+
+/// A class rate as a fraction: the decimal shown in summaries and the exact value taxed.
+#[derive(Debug, Clone)]
+struct Fraction {
+    shown: Decimal,
+    exact: Exact,
 }
 
 impl CompiledRate {
@@ -49,14 +60,26 @@ impl CompiledRate {
     }
 
     /// The class's own rate, else the rate of class "0", else none.
-    fn fraction_for(&self, class_id: &str) -> Option<Decimal> {
+    fn fraction_for(&self, class_id: &str) -> Option<&Fraction> {
         let find = |c: &str| {
             self.class_rates
                 .iter()
                 .find(|(id, _)| id == c)
-                .map(|(_, r)| *r)
+                .map(|(_, r)| r)
         };
         find(class_id).or_else(|| find(DEFAULT_CLASS_ID))
+    }
+}
+
+impl Fraction {
+    fn of_percent(percent: Decimal) -> Fraction {
+        let hundred = Exact::from_decimal(Decimal::ONE_HUNDRED);
+        Fraction {
+            shown: percent / Decimal::ONE_HUNDRED,
+            exact: Exact::from_decimal(percent)
+                .div(&hundred)
+                .expect("100 is not zero"),
+        }
     }
 }
 
@@ -82,7 +105,7 @@ impl CompiledRules {
                 class_rates: r
                     .class_rates
                     .iter()
-                    .map(|c| (c.tax_class_id.clone(), c.rate / Decimal::ONE_HUNDRED))
+                    .map(|c| (c.tax_class_id.clone(), Fraction::of_percent(c.rate)))
                     .collect(),
             });
         }
@@ -201,18 +224,20 @@ impl Pos {
     }
 }
 
-/// One rate's share of a line's tax.
+/// One rate's share of a line's tax: exact, then rounded.
 #[derive(Debug, Clone)]
 struct Part<'r> {
     rate: &'r CompiledRate,
-    fraction: Decimal,
+    fraction: &'r Fraction,
+    exact: Exact,
     tax: Decimal,
 }
 
-/// A line's tax, exact or rounded depending on the stage.
+/// A line's tax: the exact total, and the rounded one once its level has decided it.
 #[derive(Debug, Clone)]
 struct LineTax<'r> {
     parts: Vec<Part<'r>>,
+    exact: Exact,
     total: Decimal,
     effective_rate: Decimal,
 }
@@ -387,10 +412,11 @@ fn line_tax<'r>(
             .as_ref()
             .map_or(DEFAULT_CLASS_ID, |c| c.class_id.as_str());
         for rate in active {
-            if let Some(fraction) = rate.fraction_for(class).filter(|f| !f.is_zero()) {
+            if let Some(fraction) = rate.fraction_for(class).filter(|f| !f.exact.is_zero()) {
                 parts.push(Part {
                     rate,
                     fraction,
+                    exact: Exact::ZERO,
                     tax: Decimal::ZERO,
                 });
             }
@@ -399,48 +425,80 @@ fn line_tax<'r>(
     if parts.is_empty() {
         return Ok(LineTax {
             parts,
+            exact: Exact::ZERO,
             total: Decimal::ZERO,
             effective_rate: Decimal::ZERO,
         });
     }
-    // R = prod over priority groups of (1 + sum of the group's fractions) - 1.
+    // R = prod over priority groups of (1 + sum of the group's fractions) - 1: shown
+    // as a decimal, and exact where an inclusive price divides by it.
     let groups = groups(&parts);
-    let mut factor = Decimal::ONE;
+    let mut shown = Decimal::ONE;
     for group in groups.iter().cloned() {
         let sum = parts[group]
             .iter()
-            .try_fold(Decimal::ONE, |acc, p| acc.checked_add(p.fraction));
-        factor = factor.checked_mul(sum.ok_or(Overflow)?).ok_or(Overflow)?;
+            .try_fold(Decimal::ONE, |acc, p| acc.checked_add(p.fraction.shown));
+        shown = shown.checked_mul(sum.ok_or(Overflow)?).ok_or(Overflow)?;
     }
-    let effective_rate = factor - Decimal::ONE;
-    let amount = line.price.amount;
+    let effective_rate = shown - Decimal::ONE;
+    let amount = Exact::from_decimal(line.price.amount);
     let mut base = if line.price.tax_inclusive {
-        amount.checked_div(factor).ok_or(Overflow)?
+        let mut factor = Exact::ONE;
+        for group in groups.iter().cloned() {
+            let sum = parts[group]
+                .iter()
+                .fold(Exact::ONE, |acc, p| acc.add(&p.fraction.exact));
+            factor = factor.mul(&sum);
+        }
+        amount.div(&factor)?
     } else {
         amount
     };
     let per_rate = policy.level == RoundingLevel::PerRate;
-    let mut total = Decimal::ZERO;
-    for group in groups {
-        let mut group_tax = Decimal::ZERO;
-        for p in &mut parts[group] {
-            let exact = base.checked_mul(p.fraction).ok_or(Overflow)?;
-            p.tax = if per_rate {
-                rounding::round(exact, policy.dp, policy.mode)
-            } else {
-                exact
-            };
-            group_tax = group_tax.checked_add(p.tax).ok_or(Overflow)?;
+    let mut exact_total = Exact::ZERO;
+    let mut rounded_total = Decimal::ZERO;
+    let last = groups.len() - 1;
+    for (g, group) in groups.into_iter().enumerate() {
+        if per_rate {
+            // Rounded taxes: the group's sum is a decimal; the base needs it only
+            // when a later group follows.
+            let mut group_tax = Decimal::ZERO;
+            for p in &mut parts[group] {
+                p.tax = base.mul(&p.fraction.exact).round(policy.dp, policy.mode)?;
+                group_tax = group_tax.checked_add(p.tax).ok_or(Overflow)?;
+            }
+            rounded_total = rounded_total.checked_add(group_tax).ok_or(Overflow)?;
+            if g != last {
+                base = base.add(&Exact::from_decimal(group_tax));
+            }
+        } else {
+            let mut group_tax = Exact::ZERO;
+            for p in &mut parts[group] {
+                p.exact = base.mul(&p.fraction.exact);
+                group_tax = group_tax.add(&p.exact);
+            }
+            exact_total = exact_total.add(&group_tax);
+            if g != last {
+                base = base.add(&group_tax);
+            }
         }
-        base = base.checked_add(group_tax).ok_or(Overflow)?;
-        total = total.checked_add(group_tax).ok_or(Overflow)?;
     }
-    if policy.level == RoundingLevel::PerLine {
-        total = rounding::round(total, policy.dp, policy.mode);
-        split_over_parts(total, &mut parts, policy.dp)?;
+    if per_rate {
+        exact_total = Exact::from_decimal(rounded_total);
     }
+    let total = match policy.level {
+        RoundingLevel::PerRate => rounded_total,
+        RoundingLevel::PerLine => {
+            let total = exact_total.round(policy.dp, policy.mode)?;
+            split_over_parts(total, &mut parts, policy.dp)?;
+            total
+        }
+        // Decided with the document's other lines.
+        RoundingLevel::PerDocument => Decimal::ZERO,
+    };
     Ok(LineTax {
         parts,
+        exact: exact_total,
         total,
         effective_rate,
     })
@@ -460,7 +518,7 @@ fn groups(parts: &[Part<'_>]) -> Vec<std::ops::Range<usize>> {
 }
 
 fn split_over_parts(total: Decimal, parts: &mut [Part<'_>], dp: u32) -> Result<(), Overflow> {
-    let exact: Vec<Decimal> = parts.iter().map(|p| p.tax).collect();
+    let exact: Vec<Exact> = parts.iter().map(|p| p.exact.clone()).collect();
     for (p, t) in parts.iter_mut().zip(largest_remainder(total, &exact, dp)?) {
         p.tax = t;
     }
@@ -470,12 +528,9 @@ fn split_over_parts(total: Decimal, parts: &mut [Part<'_>], dp: u32) -> Result<(
 /// `per_document`: round the document's exact tax once, split it over the lines,
 /// then each line's share over its rates, by largest remainder.
 fn spread_document_total(taxes: &mut [LineTax<'_>], policy: &Policy) -> Result<(), Overflow> {
-    let mut exact_total = Decimal::ZERO;
-    for t in taxes.iter() {
-        exact_total = exact_total.checked_add(t.total).ok_or(Overflow)?;
-    }
-    let total = rounding::round(exact_total, policy.dp, policy.mode);
-    let exact: Vec<Decimal> = taxes.iter().map(|t| t.total).collect();
+    let exact: Vec<Exact> = taxes.iter().map(|t| t.exact.clone()).collect();
+    let exact_total = exact.iter().fold(Exact::ZERO, |acc, t| acc.add(t));
+    let total = exact_total.round(policy.dp, policy.mode)?;
     for (t, share) in taxes
         .iter_mut()
         .zip(largest_remainder(total, &exact, policy.dp)?)
@@ -522,7 +577,7 @@ fn tax_price(
         .iter()
         .map(|p| SalesTax {
             name: p.rate.name.clone(),
-            rate: out(p.fraction),
+            rate: out(p.fraction.shown),
             amount: out(p.tax),
             tax_class: class.clone(),
             id: p.rate.id_string.clone(),

@@ -1,6 +1,6 @@
 //! Levy: a tax provider for BigCommerce stores.
 //!
-//! The pure tax engine ([`engine`], [`zones`], [`rounding`], [`rules`]) is usable on
+//! The pure tax engine ([`engine`], [`exact`], [`zones`], [`rounding`], [`rules`]) is usable on
 //! its own; the service wraps it with storage, the provider API and the admin API.
 
 pub mod accounts;
@@ -13,6 +13,7 @@ pub mod connect;
 pub mod currency;
 pub mod engine;
 pub mod error;
+pub mod exact;
 pub mod json;
 pub mod lifecycle;
 pub mod manage;
