@@ -7,7 +7,7 @@
 
 use crate::engine::CompiledRules;
 use crate::error::{ErrorCode, LevyError};
-use crate::rules::RulesDocument;
+use crate::rules::ValidRules;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ pub struct Account {
     #[serde(default)]
     pub credentials: Vec<Credential>,
     #[serde(default)]
-    pub rules: RulesDocument,
+    pub rules: ValidRules,
     pub created_at: DateTime<Utc>,
 }
 
@@ -133,9 +133,9 @@ pub enum HostRoute<'a> {
 }
 
 impl Directory {
-    /// Builds a snapshot. Accounts whose rules do not compile are refused: rules are
-    /// validated before they are stored, so this only fails on a damaged store.
-    pub fn build(accounts: Vec<Account>, base_domains: &[String]) -> Result<Directory, LevyError> {
+    /// Builds a snapshot. Every account's rules are [`ValidRules`] (checked when they
+    /// were written and again when a record is decoded), so this cannot fail.
+    pub fn build(accounts: Vec<Account>, base_domains: &[String]) -> Directory {
         let mut dir = Directory {
             base_domains: base_domains
                 .iter()
@@ -146,13 +146,11 @@ impl Directory {
         };
         for account in accounts {
             dir.insert(Arc::new(LiveAccount {
-                rules: Arc::new(CompiledRules::from_valid(
-                    &account.rules.clone().validate()?,
-                )?),
+                rules: Arc::new(CompiledRules::from_valid(&account.rules)),
                 account,
             }));
         }
-        Ok(dir)
+        dir
     }
 
     fn insert(&mut self, live: Arc<LiveAccount>) {
@@ -282,7 +280,7 @@ mod tests {
             store_hashes: vec![],
             profiles: profiles.iter().map(|s| s.to_string()).collect(),
             credentials: vec![Credential::new(format!("{id}-user"), password)],
-            rules: RulesDocument::default(),
+            rules: ValidRules::empty(),
             created_at: Utc::now(),
         }
     }
@@ -295,7 +293,6 @@ mod tests {
             ],
             &["tax.example.com".into()],
         )
-        .unwrap()
     }
 
     #[test]

@@ -571,13 +571,19 @@ fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
             rates,
             classes,
         } => {
-            let zones = crate::bigcommerce::items(&zones.display().to_string(), &read(&zones)?)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let rates = crate::bigcommerce::items(&rates.display().to_string(), &read(&rates)?)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let zones = crate::rules::import::bigcommerce::items(
+                &zones.display().to_string(),
+                &read(&zones)?,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let rates = crate::rules::import::bigcommerce::items(
+                &rates.display().to_string(),
+                &read(&rates)?,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             let classes = match classes {
                 Some(f) => Some(
-                    crate::bigcommerce::items(&f.display().to_string(), &read(&f)?)
+                    crate::rules::import::bigcommerce::items(&f.display().to_string(), &read(&f)?)
                         .map_err(|e| anyhow::anyhow!("{e}"))?,
                 ),
                 None => None,
@@ -592,7 +598,7 @@ fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
                 Body::Json(v) => serde_json::from_value(v["settings"].clone()).unwrap_or_default(),
                 _ => Default::default(),
             };
-            let doc = crate::bigcommerce::rules(zones, rates, classes, settings)
+            let doc = crate::rules::import::bigcommerce::rules(zones, rates, classes, settings)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             c.call(
                 Method::PUT,

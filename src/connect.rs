@@ -431,7 +431,7 @@ pub fn pull(admin: &AdminClient, bc: &BigCommerce, account: &str) -> anyhow::Res
     )?)?;
     let settings: Settings =
         serde_json::from_value(current["settings"].clone()).unwrap_or_default();
-    let doc = crate::bigcommerce::rules(zones, rates, classes, settings)
+    let doc = crate::rules::import::bigcommerce::rules(zones, rates, classes, settings)
         .map_err(|e| anyhow::anyhow!("the store's tax setup does not load: {e}"))?;
     let stored = admin_json(admin.call(
         Method::PUT,

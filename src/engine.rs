@@ -10,10 +10,10 @@
 
 use crate::currency::Currency;
 use crate::error::{ErrorCode, LevyError};
-use crate::exact::Exact;
+use crate::exact::{largest_remainder, Exact};
 use crate::quote::*;
-use crate::rounding::{largest_remainder, Overflow, RoundingLevel, RoundingMode};
-use crate::rules::{Exemption, RulesDocument, Settings, TaxAddress, DEFAULT_CLASS_ID};
+use crate::rounding::{Overflow, RoundingLevel, RoundingMode};
+use crate::rules::{Exemption, RulesDocument, Settings, TaxAddress, ValidRules, DEFAULT_CLASS_ID};
 use crate::zones::{ZoneIndex, ZoneMatch};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -86,12 +86,11 @@ impl Fraction {
 impl CompiledRules {
     /// Validates and indexes a rules document.
     pub fn new(document: RulesDocument) -> Result<CompiledRules, LevyError> {
-        let document = document.validate()?;
-        Self::from_valid(&document)
+        Ok(Self::from_valid(&document.validate()?))
     }
 
-    /// Indexes a document that [`RulesDocument::validate`] already accepted.
-    pub fn from_valid(document: &RulesDocument) -> Result<CompiledRules, LevyError> {
+    /// Indexes a validated rule set; nothing in it is checked again.
+    pub fn from_valid(document: &ValidRules) -> CompiledRules {
         let zones = ZoneIndex::build(&document.zones);
         let mut rates: HashMap<u64, Vec<CompiledRate>> = HashMap::new();
         for r in document.rates.iter().filter(|r| r.enabled) {
@@ -112,31 +111,25 @@ impl CompiledRules {
         for list in rates.values_mut() {
             list.sort_by_key(|r| (r.priority, r.id));
         }
-        let default_class = document
-            .classes
-            .iter()
-            .find(|c| c.id == DEFAULT_CLASS_ID)
-            .map(|c| {
-                Arc::new(TaxClassRef {
-                    code: c.code.clone().unwrap_or_default(),
-                    class_id: c.id.clone(),
-                    name: c.name.clone(),
-                })
-            })
-            .expect("validate() adds class 0");
+        let class = document.default_class();
+        let default_class = Arc::new(TaxClassRef {
+            code: class.code.clone().unwrap_or_default(),
+            class_id: class.id.clone(),
+            name: class.name.clone(),
+        });
         let exemptions = document
             .settings
             .exemptions
             .iter()
             .map(|(code, e)| (code.trim().to_ascii_uppercase(), e.clone()))
             .collect();
-        Ok(CompiledRules {
+        CompiledRules {
             settings: document.settings.clone(),
             zones,
             rates,
             default_class,
             exemptions,
-        })
+        }
     }
 
     pub fn settings(&self) -> &Settings {

@@ -258,6 +258,55 @@ fn reduce(num: i128, den: i128) -> (i128, i128) {
     }
 }
 
+/// Splits `total` (already a multiple of the minor unit) over the exact `parts` so that
+/// the results are multiples of the minor unit and add up to `total` exactly.
+///
+/// Each part is first rounded toward zero; the units still missing (positive or
+/// negative) go one at a time to the parts whose discarded remainder is largest in
+/// that direction; ties — remainders equal as rationals — go to the earlier part.
+pub fn largest_remainder(
+    total: Decimal,
+    parts: &[Exact],
+    dp: u32,
+) -> Result<Vec<Decimal>, Overflow> {
+    let mut out = Vec::with_capacity(parts.len());
+    let mut assigned = Decimal::ZERO;
+    for p in parts {
+        let t = p.trunc(dp)?;
+        assigned = assigned.checked_add(t).ok_or(Overflow)?;
+        out.push(t);
+    }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let unit = Decimal::new(1, dp);
+    let missing = total.checked_sub(assigned).ok_or(Overflow)?;
+    let units = (missing / unit).trunc();
+    if units.is_zero() {
+        return Ok(out);
+    }
+    let positive = units.is_sign_positive();
+    let count = units.abs().to_usize().ok_or(Overflow)?;
+    // Remainders are exact (part - truncated part); a stable sort keeps ties in order.
+    let rems: Vec<Exact> = parts
+        .iter()
+        .zip(&out)
+        .map(|(p, t)| p.sub(&Exact::from_decimal(*t)))
+        .collect();
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    if positive {
+        order.sort_by(|&a, &b| rems[b].cmp(&rems[a]));
+    } else {
+        order.sort_by(|&a, &b| rems[a].cmp(&rems[b]));
+    }
+    let step = if positive { unit } else { -unit };
+    for k in 0..count {
+        let i = order[k % order.len()];
+        out[i] = out[i].checked_add(step).ok_or(Overflow)?;
+    }
+    Ok(out)
+}
+
 impl PartialEq for Exact {
     fn eq(&self, other: &Exact) -> bool {
         self.cmp(other) == Ordering::Equal
@@ -298,6 +347,14 @@ mod tests {
 
     fn e(s: &str) -> Exact {
         Exact::from_decimal(d(s))
+    }
+
+    fn ds(v: &[&str]) -> Vec<Decimal> {
+        v.iter().map(|s| d(s)).collect()
+    }
+
+    fn es(v: &[&str]) -> Vec<Exact> {
+        v.iter().map(|s| e(s)).collect()
     }
 
     #[test]
@@ -373,5 +430,32 @@ mod tests {
             Err(Overflow)
         );
         assert_eq!(e("1").div(&Exact::ZERO).unwrap_err(), Overflow);
+    }
+
+    #[test]
+    fn largest_remainder_gives_units_to_largest_remainders() {
+        // 0.333 + 0.333 + 0.334 = 1.00 exactly: truncs 0.33 * 3 = 0.99, one cent to the largest (0.004).
+        let out = largest_remainder(d("1.00"), &es(&["0.333", "0.333", "0.334"]), 2).unwrap();
+        assert_eq!(out, ds(&["0.33", "0.33", "0.34"]));
+    }
+
+    #[test]
+    fn largest_remainder_ties_go_to_the_earlier_part() {
+        let out = largest_remainder(d("0.01"), &es(&["0.005", "0.005"]), 2).unwrap();
+        assert_eq!(out, ds(&["0.01", "0.00"]));
+    }
+
+    #[test]
+    fn largest_remainder_handles_negative_parts() {
+        let out = largest_remainder(d("-0.01"), &es(&["-0.004", "-0.006"]), 2).unwrap();
+        assert_eq!(out, ds(&["0.00", "-0.01"]));
+        let out = largest_remainder(d("-1.00"), &es(&["-0.333", "-0.333", "-0.334"]), 2).unwrap();
+        assert_eq!(out, ds(&["-0.33", "-0.33", "-0.34"]));
+    }
+
+    #[test]
+    fn largest_remainder_with_zero_decimals() {
+        let out = largest_remainder(d("3"), &es(&["1.4", "1.4", "0.2"]), 0).unwrap();
+        assert_eq!(out, ds(&["2", "1", "0"]));
     }
 }

@@ -5,7 +5,6 @@
 
 pub mod accounts;
 pub mod api;
-pub mod bigcommerce;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -16,13 +15,14 @@ pub mod error;
 pub mod exact;
 pub mod json;
 pub mod lifecycle;
-pub mod manage;
 pub mod metrics;
 pub mod quote;
 pub mod render;
 pub mod report;
 pub mod rounding;
 pub mod rules;
+pub mod service;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod zones;

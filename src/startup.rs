@@ -4,10 +4,11 @@
 //! the real server and learn its addresses.
 
 use crate::accounts::Directory;
-use crate::api::{self, AppState};
+use crate::api;
 use crate::config::Config;
-use crate::manage;
 use crate::metrics::Metrics;
+use crate::service;
+use crate::state::AppState;
 use crate::store::group_commit::GroupCommit;
 use crate::store::sled_store::SledStore;
 use crate::store::Store;
@@ -31,8 +32,7 @@ impl Application {
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
         let accounts = store.accounts().map_err(|e| anyhow::anyhow!("{e}"))?;
-        let directory = Directory::build(accounts, &config.base_domains)
-            .map_err(|e| anyhow::anyhow!("stored rules do not load (damaged store?): {e}"))?;
+        let directory = Directory::build(accounts, &config.base_domains);
         let metrics = Arc::new(Metrics::new());
         let observer = metrics.clone();
         let durability = GroupCommit::start(store.clone(), move |took, writers| {
@@ -188,9 +188,9 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
             .map_err(|e| anyhow::anyhow!("demo rules {}: {e}", demo.rules.display()))?;
         let rules = crate::json::parse(&rules_text)
             .map_err(|e| anyhow::anyhow!("demo rules {}: {e}", demo.rules.display()))?;
-        manage::create_account(
+        service::accounts::create_account(
             state,
-            manage::NewAccount {
+            service::accounts::NewAccount {
                 id: demo.account.clone(),
                 store_hashes: demo.store_hashes.clone(),
                 profiles: demo.profiles.clone(),
@@ -198,11 +198,11 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
         )
         .await
         .map_err(|e| anyhow::anyhow!("demo account: {e}"))?;
-        manage::put_rules(state, &demo.account, rules)
+        service::rules::put(state, &demo.account, rules)
             .await
             .map_err(|e| anyhow::anyhow!("demo rules: {e}"))?;
     }
-    manage::add_known_credential(state, &demo.account, &demo.username, &demo.password)
+    service::accounts::add_known_credential(state, &demo.account, &demo.username, &demo.password)
         .await
         .map_err(|e| anyhow::anyhow!("demo credential: {e}"))?;
     Ok(())

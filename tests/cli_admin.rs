@@ -188,7 +188,7 @@ async fn rules_export_import_and_import_bigcommerce() {
         .status(),
         200
     );
-    let (user, password) = levy::manage::add_credential(&app.state, "shop")
+    let (user, password) = levy::service::accounts::add_credential(&app.state, "shop")
         .await
         .unwrap();
     let mut q = quote("au", &["100"]);

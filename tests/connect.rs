@@ -55,7 +55,7 @@ async fn setup() -> (TestApp, StandIn) {
         )
         .await;
     assert_eq!(r.status(), 201);
-    levy::manage::put_rules(&app.state, "acme", ten_percent())
+    levy::service::rules::put(&app.state, "acme", ten_percent())
         .await
         .unwrap();
     (app, StandIn::start(STORE, PROVIDER, BC_TOKEN))
@@ -313,7 +313,7 @@ async fn a_put_whose_answer_is_lost_is_checked_before_revoking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_deletes_then_revokes() {
     let (app, bc) = setup().await;
-    let other = levy::manage::add_credential(&app.state, "acme")
+    let other = levy::service::accounts::add_credential(&app.state, "acme")
         .await
         .unwrap()
         .0;
@@ -428,7 +428,7 @@ async fn rules_pull_installs_the_stores_manual_tax_setup() {
     assert_eq!(json!(rates), json!(bc.state.lock().unwrap().rates));
 
     // And computes with them: Van Wert 45891 -> zone 3, enabled rate 1 (1.5 %); class 4 -> 2 %.
-    let (user, password) = levy::manage::add_credential(&app.state, "acme")
+    let (user, password) = levy::service::accounts::add_credential(&app.state, "acme")
         .await
         .unwrap();
     let body = serde_json::to_vec(&quote("q", &["100"])).unwrap();

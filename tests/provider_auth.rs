@@ -194,7 +194,7 @@ async fn store_hash_must_be_allowed_and_present() {
 #[tokio::test]
 async fn several_credentials_rotate_without_downtime() {
     let (app, acme, _) = two_accounts().await;
-    let (user, password) = levy::manage::add_credential(&app.state, "acme")
+    let (user, password) = levy::service::accounts::add_credential(&app.state, "acme")
         .await
         .unwrap();
     let second = Login { user, password };
@@ -206,7 +206,7 @@ async fn several_credentials_rotate_without_downtime() {
             200
         );
     }
-    levy::manage::revoke_credential(&app.state, "acme", &acme.user)
+    levy::service::accounts::revoke_credential(&app.state, "acme", &acme.user)
         .await
         .unwrap();
     assert_eq!(

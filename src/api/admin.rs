@@ -4,9 +4,10 @@
 use super::{data, json_body, ApiError, AppState};
 use crate::accounts::Account;
 use crate::error::{ErrorCode, LevyError};
-use crate::manage::{self, NewAccount};
 use crate::report;
 use crate::rules::RulesDocument;
+use crate::service;
+use crate::service::accounts::{self as manage, NewAccount};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
@@ -123,18 +124,8 @@ fn view(a: &Account) -> serde_json::Value {
     })
 }
 
-pub(super) fn account(state: &AppState, id: &str) -> Result<Account, ApiError> {
-    state
-        .directory
-        .load()
-        .get(id)
-        .map(|l| l.account.clone())
-        .ok_or_else(|| {
-            ApiError(LevyError::new(
-                ErrorCode::NotFound,
-                format!("no account has id {id}"),
-            ))
-        })
+fn account(state: &AppState, id: &str) -> Result<Account, ApiError> {
+    Ok(manage::get(state, id)?)
 }
 
 async fn list_accounts(state: web::Data<AppState>) -> HttpResponse {
@@ -247,7 +238,7 @@ async fn put_rules(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let rules: RulesDocument = json_body(&req, payload, &state).await?;
-    let stored = manage::put_rules(&state, &path, rules).await?;
+    let stored = service::rules::put(&state, &path, rules).await?;
     Ok(HttpResponse::Ok().json(&stored))
 }
 

@@ -5,30 +5,12 @@ pub mod body;
 pub mod provider;
 pub mod tax;
 
-use crate::accounts::Directory;
-use crate::config::Limits;
+pub use crate::state::AppState;
+
 use crate::error::{ErrorCode, LevyError};
-use crate::metrics::Metrics;
-use crate::store::group_commit::GroupCommit;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
 use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError};
-use arc_swap::ArcSwap;
-use std::sync::Arc;
-
-/// Everything the handlers share.
-pub struct AppState {
-    /// Accounts and compiled rules; replaced whole on every change.
-    pub directory: ArcSwap<Directory>,
-    pub store: Arc<dyn Store>,
-    pub durability: GroupCommit,
-    pub limits: Limits,
-    /// Serializes account changes (read-modify-write of the directory and the store).
-    pub account_writes: tokio::sync::Mutex<()>,
-    pub metrics: Arc<Metrics>,
-    /// The admin listener's bearer token.
-    pub admin_token: String,
-}
 
 /// A [`LevyError`] as an HTTP response: `{"error": {"code", "message", "path"?}}`.
 #[derive(Debug)]

@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use levy::config::Config;
-use levy::manage;
 use levy::rules::RulesDocument;
+use levy::service;
 use levy::startup::Application;
 use reqwest::header::HOST;
 use serde_json::Value;
@@ -71,9 +71,9 @@ impl TestApp {
         profiles: &[&str],
         rules: RulesDocument,
     ) -> Login {
-        manage::create_account(
+        service::accounts::create_account(
             &self.state,
-            manage::NewAccount {
+            service::accounts::NewAccount {
                 id: id.into(),
                 store_hashes: store_hashes.iter().map(|s| s.to_string()).collect(),
                 profiles: profiles.iter().map(|s| s.to_string()).collect(),
@@ -81,8 +81,10 @@ impl TestApp {
         )
         .await
         .unwrap();
-        manage::put_rules(&self.state, id, rules).await.unwrap();
-        let (user, password) = manage::add_credential(&self.state, id).await.unwrap();
+        service::rules::put(&self.state, id, rules).await.unwrap();
+        let (user, password) = service::accounts::add_credential(&self.state, id)
+            .await
+            .unwrap();
         Login { user, password }
     }
 

@@ -1,12 +1,13 @@
-//! Account management: the operations behind the admin API, the demo bootstrap and the
-//! tests. Each change is validated, written durably, and only then swapped into the live
-//! directory, so the next request sees all of it and no request sees part of it.
+//! Accounts and credentials: the operations behind the admin API, the CLI (through it),
+//! the connection commands and the demo bootstrap. Each change is validated, written
+//! durably, and only then swapped into the live directory, so the next request sees all
+//! of it and no request sees part of it.
 
 use crate::accounts::{validate_account_id, Account, Credential, LiveAccount};
-use crate::api::AppState;
 use crate::engine::CompiledRules;
 use crate::error::{ErrorCode, LevyError};
-use crate::rules::RulesDocument;
+use crate::rules::ValidRules;
+use crate::state::AppState;
 use crate::store::StoreError;
 use chrono::Utc;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ pub struct NewAccount {
     pub profiles: Vec<String>,
 }
 
-fn not_found(id: &str) -> LevyError {
+pub(crate) fn not_found(id: &str) -> LevyError {
     LevyError::new(ErrorCode::NotFound, format!("no account has id {id}"))
 }
 
@@ -39,7 +40,7 @@ pub async fn modify<T: Send + 'static>(
     let store = state.store.clone();
     let live = match next {
         Some(account) => {
-            let rules = Arc::new(CompiledRules::from_valid(&account.rules)?);
+            let rules = Arc::new(CompiledRules::from_valid(&account.rules));
             let stored = account.clone();
             actix_web::web::block(move || store.put_account(&stored))
                 .await
@@ -116,7 +117,7 @@ pub async fn create_account(state: &AppState, new: NewAccount) -> Result<Account
             store_hashes: new.store_hashes,
             profiles: new.profiles,
             credentials: vec![],
-            rules: RulesDocument::default().validate()?,
+            rules: ValidRules::empty(),
             created_at: Utc::now(),
         };
         Ok((Some(account.clone()), account))
@@ -226,32 +227,12 @@ pub async fn revoke_credential(
     .await
 }
 
-/// Replaces the whole rules document, validated; returns it as stored.
-pub async fn put_rules(
-    state: &AppState,
-    id: &str,
-    rules: RulesDocument,
-) -> Result<RulesDocument, LevyError> {
-    let rules = rules.validate()?;
-    modify(state, id, move |current| {
-        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
-        account.rules = rules.clone();
-        Ok((Some(account), rules))
-    })
-    .await
-}
-
-/// Changes the rules document with `edit` (zones, rates, classes, settings endpoints).
-pub async fn edit_rules<T: Send + 'static>(
-    state: &AppState,
-    id: &str,
-    edit: impl FnOnce(&mut RulesDocument) -> Result<T, LevyError>,
-) -> Result<T, LevyError> {
-    modify(state, id, move |current| {
-        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
-        let out = edit(&mut account.rules)?;
-        account.rules = std::mem::take(&mut account.rules).validate()?;
-        Ok((Some(account), out))
-    })
-    .await
+/// The account `id` as it stands now.
+pub fn get(state: &AppState, id: &str) -> Result<Account, LevyError> {
+    state
+        .directory
+        .load()
+        .get(id)
+        .map(|l| l.account.clone())
+        .ok_or_else(|| not_found(id))
 }

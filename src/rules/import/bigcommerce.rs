@@ -2,7 +2,7 @@
 //! rates, classes, as `{data, meta}` envelopes or bare arrays) into a rules document.
 
 use crate::error::{ErrorCode, LevyError};
-use crate::rules::{Rate, RulesDocument, Settings, TaxClass, Zone, DEFAULT_CLASS_ID};
+use crate::rules::{Rate, RulesDocument, Settings, TaxClass, ValidRules, Zone, DEFAULT_CLASS_ID};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -39,7 +39,7 @@ pub fn rules(
     rates: Vec<Rate>,
     classes: Option<Vec<TaxClass>>,
     settings: Settings,
-) -> Result<RulesDocument, LevyError> {
+) -> Result<ValidRules, LevyError> {
     let classes = match classes {
         Some(c) => c,
         None => {

@@ -1,0 +1,82 @@
+//! Rule changes: a whole document, or one BigCommerce-shaped edit of it (see
+//! [`crate::rules::editing`]), validated as a whole and published atomically.
+
+use super::accounts::{modify, not_found};
+use crate::error::LevyError;
+use crate::quote::Address;
+use crate::rules::editing::ZoneCheck;
+use crate::rules::{RulesDocument, ValidRules, Zone};
+use crate::state::AppState;
+
+/// Replaces the whole rules document, validated; returns it as stored.
+pub async fn put(
+    state: &AppState,
+    id: &str,
+    rules: RulesDocument,
+) -> Result<ValidRules, LevyError> {
+    let rules = rules.validate()?;
+    modify(state, id, move |current| {
+        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        account.rules = rules.clone();
+        Ok((Some(account), rules))
+    })
+    .await
+}
+
+/// Changes the rules document with `edit` (zones, rates, classes, settings endpoints).
+pub async fn edit<T: Send + 'static>(
+    state: &AppState,
+    id: &str,
+    edit: impl FnOnce(&mut RulesDocument) -> Result<T, LevyError>,
+) -> Result<T, LevyError> {
+    modify(state, id, move |current| {
+        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let mut document = std::mem::take(&mut account.rules).into_document();
+        let out = edit(&mut document)?;
+        account.rules = document.validate()?;
+        Ok((Some(account), out))
+    })
+    .await
+}
+
+/// The account's rules as stored.
+pub fn get(state: &AppState, id: &str) -> Result<ValidRules, LevyError> {
+    state
+        .directory
+        .load()
+        .get(id)
+        .map(|l| l.account.rules.clone())
+        .ok_or_else(|| not_found(id))
+}
+
+/// BigCommerce's zone check: for each address, the zone that applies and why.
+pub fn zone_check(
+    state: &AppState,
+    id: &str,
+    checks: Vec<ZoneCheck>,
+) -> Result<(Vec<Option<Zone>>, Vec<serde_json::Value>), LevyError> {
+    let directory = state.directory.load();
+    let live = directory.get(id).ok_or_else(|| not_found(id))?;
+    let mut zones = Vec::new();
+    let mut reasons = Vec::new();
+    for c in checks {
+        let address = Address {
+            country_code: Some(c.country_code),
+            region_code: c.subdivision_codes,
+            postal_code: c.postal_code,
+            ..Address::default()
+        };
+        let group = c.customer_group_id.unwrap_or(0).to_string();
+        let m = live.rules.zone_for(&address, &group);
+        zones.push(
+            live.account
+                .rules
+                .zones
+                .iter()
+                .find(|z| z.id == m.zone_id)
+                .cloned(),
+        );
+        reasons.push(m.explain());
+    }
+    Ok((zones, reasons))
+}

@@ -1,0 +1,25 @@
+//! What the service shares between requests: the live directory of accounts and
+//! compiled rules, the store, limits and metrics. Built once at start; every layer above
+//! the store (service, HTTP) works through it.
+
+use crate::accounts::Directory;
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::store::group_commit::GroupCommit;
+use crate::store::Store;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+/// Everything the service and its handlers share.
+pub struct AppState {
+    /// Accounts and compiled rules; replaced whole on every change.
+    pub directory: ArcSwap<Directory>,
+    pub store: Arc<dyn Store>,
+    pub durability: GroupCommit,
+    pub limits: Limits,
+    /// Serializes account changes (read-modify-write of the directory and the store).
+    pub account_writes: tokio::sync::Mutex<()>,
+    pub metrics: Arc<Metrics>,
+    /// The admin listener's bearer token.
+    pub admin_token: String,
+}
