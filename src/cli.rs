@@ -394,17 +394,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// A path segment, percent-encoded.
+/// One path segment, percent-encoded (RFC 3986 unreserved characters stay as they are).
 fn seg(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 fn admin_command(
@@ -493,10 +490,12 @@ fn credentials(c: &AdminClient, command: CredentialsCmd) -> anyhow::Result<Body>
 
 fn restore(path: &Path, data_dir: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<()> {
     use anyhow::Context;
-    let dir = match data_dir {
-        Some(d) => d,
-        None => crate::config::Config::load(config)?.data_dir,
-    };
+    let mut config = crate::config::Config::load(config)?;
+    if let Some(d) = data_dir {
+        config.data_dir = d;
+        config.store.path = None;
+    }
+    let dir = config.store_path().to_path_buf();
     if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
         anyhow::bail!(
             "{} is not empty: restore only into a new data directory",
@@ -504,9 +503,8 @@ fn restore(path: &Path, data_dir: Option<PathBuf>, config: Option<&Path>) -> any
         );
     }
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let store = crate::store::sled_store::SledStore::open(&dir, 32 << 20)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let counts = crate::store::backup::restore(file, &store)
+    let store = crate::store::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let counts = crate::store::backup::restore(file, store.as_ref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     println!(
         "restored {} accounts and {} quotes into {}",

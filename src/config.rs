@@ -36,12 +36,47 @@ pub struct Config {
     /// HTTP worker threads per listener; defaults to the number of cores.
     #[serde(default)]
     pub workers: Option<usize>,
-    /// sled's page cache, in MiB.
-    #[serde(default = "default_cache_mb")]
-    pub cache_mb: u64,
+    /// Where and how quotes and accounts are kept (`[store]`).
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// Before `[store]`: sled's page cache, in MiB. Still read, as `store.cache_mb`.
+    #[serde(default, skip_serializing)]
+    pub cache_mb: Option<u64>,
     /// A demo account created at start when it does not exist yet.
     #[serde(default)]
     pub demo: Option<Demo>,
+}
+
+/// Which storage backend, and its settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreConfig {
+    #[serde(default)]
+    pub kind: StoreKind,
+    /// The store's directory; by default the data directory itself.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// sled's page cache, in MiB.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            kind: StoreKind::default(),
+            path: None,
+            cache_mb: default_cache_mb(),
+        }
+    }
+}
+
+/// The storage backends Levy can use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// Embedded, one process on one machine.
+    #[default]
+    Sled,
 }
 
 /// Request limits; the defaults fit BigCommerce's largest carts with room to spare.
@@ -132,6 +167,9 @@ impl Config {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        if let Some(mb) = config.cache_mb.take() {
+            config.store.cache_mb = mb;
+        }
         if let Some(demo) = &mut config.demo {
             if demo.rules.is_relative() {
                 demo.rules = base.join(&demo.rules);
@@ -152,9 +190,18 @@ impl Config {
             base_domains: vec![],
             limits: Limits::default(),
             workers: Some(2),
-            cache_mb: 16,
+            store: StoreConfig {
+                cache_mb: 16,
+                ..StoreConfig::default()
+            },
+            cache_mb: None,
             demo: None,
         }
+    }
+
+    /// The directory of the embedded store: `store.path`, else the data directory.
+    pub fn store_path(&self) -> &Path {
+        self.store.path.as_deref().unwrap_or(&self.data_dir)
     }
 }
 
@@ -198,4 +245,47 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
             .collect(),
         L::Many(v) => v,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("levy.toml");
+        std::fs::write(&path, toml).unwrap();
+        Config::load(Some(&path)).unwrap()
+    }
+
+    #[test]
+    fn the_store_section_chooses_backend_path_and_cache() {
+        let c = load(
+            "data_dir = \"d\"\n[store]\nkind = \"sled\"\npath = \"elsewhere\"\ncache_mb = 8\n",
+        );
+        assert_eq!(c.store.kind, StoreKind::Sled);
+        assert_eq!(c.store_path(), Path::new("elsewhere"));
+        assert_eq!(c.store.cache_mb, 8);
+        let c = load("data_dir = \"d\"\n");
+        assert_eq!(
+            c.store_path(),
+            Path::new("d"),
+            "the store lives in data_dir by default"
+        );
+        assert_eq!(c.store.cache_mb, 32);
+    }
+
+    #[test]
+    fn a_top_level_cache_mb_from_before_the_store_section_still_counts() {
+        assert_eq!(load("cache_mb = 12\n").store.cache_mb, 12);
+    }
+
+    #[test]
+    fn an_unknown_store_kind_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("levy.toml");
+        std::fs::write(&path, "[store]\nkind = \"floppy\"\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("floppy"), "{err}");
+    }
 }

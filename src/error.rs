@@ -7,86 +7,72 @@
 use serde::Serialize;
 use std::fmt;
 
-/// Stable machine codes. Renaming one is a breaking change for clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    /// The body is not JSON (syntax error, truncated, not UTF-8, nested too deep).
-    InvalidJson,
-    /// A required field is absent.
-    MissingField,
-    /// A field has the wrong type or an unacceptable value.
-    InvalidField,
-    /// `currency_code` is not an ISO 4217 code.
-    UnknownCurrency,
-    /// An amount is too large (or too precise) to compute exactly.
-    AmountOutOfRange,
-    /// The body is larger than the configured limit.
-    PayloadTooLarge,
-    /// Too many documents or lines in one quote.
-    TooManyLines,
-    /// A rules document (or a zone, rate, class, setting) is not acceptable.
-    InvalidRules,
-    /// Credentials are missing or wrong.
-    Unauthorized,
-    /// The thing asked for does not exist.
-    NotFound,
-    /// The request conflicts with what is stored (e.g. re-commit with other content).
-    Conflict,
-    /// `X-Bc-Store-Hash` is missing.
-    MissingStoreHash,
-    /// The request is not acceptable for another reason (e.g. a query parameter).
-    BadRequest,
-    /// The method is not allowed on this path.
-    MethodNotAllowed,
-    /// Something failed on our side; details go to the log, not to the client.
-    Internal,
-    /// The store is unavailable (e.g. shutting down).
-    Unavailable,
+/// One table of error codes: the variant, its stable machine name and its HTTP status.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal, $status:literal;)*) => {
+        /// Stable machine codes. Renaming one is a breaking change for clients.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the table.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The HTTP status that goes with the code.
+            pub fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)*
+                }
+            }
+
+            /// The machine code clients see.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// The HTTP status that goes with the code.
-    pub fn status(self) -> u16 {
-        match self {
-            ErrorCode::InvalidJson
-            | ErrorCode::MissingField
-            | ErrorCode::InvalidField
-            | ErrorCode::UnknownCurrency
-            | ErrorCode::AmountOutOfRange
-            | ErrorCode::TooManyLines
-            | ErrorCode::InvalidRules
-            | ErrorCode::MissingStoreHash
-            | ErrorCode::BadRequest => 400,
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::NotFound => 404,
-            ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::Conflict => 409,
-            ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::Internal => 500,
-            ErrorCode::Unavailable => 503,
-        }
-    }
+error_codes! {
+    /// The body is not JSON (syntax error, truncated, not UTF-8, nested too deep).
+    InvalidJson = "invalid_json", 400;
+    /// A required field is absent.
+    MissingField = "missing_field", 400;
+    /// A field has the wrong type or an unacceptable value.
+    InvalidField = "invalid_field", 400;
+    /// `currency_code` is not an ISO 4217 code.
+    UnknownCurrency = "unknown_currency", 400;
+    /// An amount is too large (or too precise) to compute exactly.
+    AmountOutOfRange = "amount_out_of_range", 400;
+    /// Too many documents or lines in one quote.
+    TooManyLines = "too_many_lines", 400;
+    /// A rules document (or a zone, rate, class, setting) is not acceptable.
+    InvalidRules = "invalid_rules", 400;
+    /// `X-Bc-Store-Hash` is missing.
+    MissingStoreHash = "missing_store_hash", 400;
+    /// The request is not acceptable for another reason (e.g. a query parameter).
+    BadRequest = "bad_request", 400;
+    /// Credentials are missing or wrong.
+    Unauthorized = "unauthorized", 401;
+    /// The thing asked for does not exist.
+    NotFound = "not_found", 404;
+    /// The method is not allowed on this path.
+    MethodNotAllowed = "method_not_allowed", 405;
+    /// The request conflicts with what is stored (e.g. re-commit with other content).
+    Conflict = "conflict", 409;
+    /// The body is larger than the configured limit.
+    PayloadTooLarge = "payload_too_large", 413;
+    /// Something failed on our side; details go to the log, not to the client.
+    Internal = "internal", 500;
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidJson => "invalid_json",
-            ErrorCode::MissingField => "missing_field",
-            ErrorCode::InvalidField => "invalid_field",
-            ErrorCode::UnknownCurrency => "unknown_currency",
-            ErrorCode::AmountOutOfRange => "amount_out_of_range",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::TooManyLines => "too_many_lines",
-            ErrorCode::InvalidRules => "invalid_rules",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::MissingStoreHash => "missing_store_hash",
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::Internal => "internal",
-            ErrorCode::Unavailable => "unavailable",
-        }
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -138,3 +124,21 @@ impl fmt::Display for LevyError {
 }
 
 impl std::error::Error for LevyError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_distinct_name_and_a_client_or_server_status() {
+        let mut names = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(names.insert(code.as_str()), "{code:?}");
+            assert!((400..600).contains(&code.status()), "{code:?}");
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
+        }
+    }
+}

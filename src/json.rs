@@ -154,25 +154,6 @@ pub mod dec {
             format!("number {s} is out of range: amounts need at most 28 significant digits and a magnitude below 7.9e28")
         })
     }
-
-    /// `Option<Decimal>` with the same rules.
-    pub mod opt {
-        use super::*;
-
-        pub fn serialize<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
-            match value {
-                Some(v) => super::serialize(v, s),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-            match Option::<serde_json::Number>::deserialize(d)? {
-                Some(n) => from_number(&n).map(Some).map_err(D::Error::custom),
-                None => Ok(None),
-            }
-        }
-    }
 }
 
 /// Serde adapter for identifiers that BigCommerce sends as strings in one API and

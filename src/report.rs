@@ -98,26 +98,31 @@ fn lines(response: &QuoteResponse) -> impl Iterator<Item = &LineResponse> {
 
 /// The report as CSV, with a header row.
 pub fn to_csv(rows: &[LiabilityRow]) -> String {
-    let mut out = String::from("rate_id,rate_name,currency,taxable_amount,tax,count,lines\n");
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let header = [
+        "rate_id",
+        "rate_name",
+        "currency",
+        "taxable_amount",
+        "tax",
+        "count",
+        "lines",
+    ];
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(header);
     for r in rows {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            csv_field(&r.rate_id),
-            csv_field(&r.rate_name),
-            csv_field(&r.currency),
-            r.taxable_amount,
-            r.tax,
-            r.count,
-            r.lines
-        ));
+        let _ = w.write_record([
+            r.rate_id.as_str(),
+            r.rate_name.as_str(),
+            r.currency.as_str(),
+            &r.taxable_amount.to_string(),
+            &r.tax.to_string(),
+            &r.count.to_string(),
+            &r.lines.to_string(),
+        ]);
     }
-    out
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
+    let bytes = w.into_inner().unwrap_or_default();
+    String::from_utf8(bytes).unwrap_or_default()
 }

@@ -10,7 +10,6 @@ use crate::metrics::Metrics;
 use crate::service;
 use crate::state::AppState;
 use crate::store::group_commit::GroupCommit;
-use crate::store::sled_store::SledStore;
 use crate::store::Store;
 use actix_web::{web, App, HttpServer};
 use arc_swap::ArcSwap;
@@ -27,10 +26,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store: Arc<dyn Store> = Arc::new(
-            SledStore::open(&config.data_dir, config.cache_mb * 1024 * 1024)
-                .map_err(|e| anyhow::anyhow!("{e}"))?,
-        );
+        let store: Arc<dyn Store> =
+            crate::store::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
         let accounts = store.accounts().map_err(|e| anyhow::anyhow!("{e}"))?;
         let directory = Directory::build(accounts, &config.base_domains);
         let metrics = Arc::new(Metrics::new());
@@ -58,12 +55,10 @@ impl Application {
             anyhow::anyhow!("cannot listen on {} (LEVY_LISTEN): {e}", config.listen)
         })?;
         let public_addr = listener.local_addr()?;
-        let json_limit = config.limits.body_bytes;
         let shared = state.clone();
         let public = HttpServer::new(move || {
             App::new()
                 .app_data(shared.clone())
-                .app_data(web::PayloadConfig::new(json_limit))
                 .app_data(Listener("public"))
                 .wrap(actix_web::middleware::from_fn(observe))
                 .configure(api::provider::routes)

@@ -15,6 +15,17 @@ pub use records::{QuoteKind, QuoteRecord, QuoteStatus, QuoteVersion};
 use crate::accounts::Account;
 use crate::error::LevyError;
 
+/// Opens the store the configuration names; `serve`, `backup` and `restore` all come
+/// through here, so the backend is chosen in one place.
+pub fn open(config: &crate::config::Config) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    match config.store.kind {
+        crate::config::StoreKind::Sled => Ok(std::sync::Arc::new(sled_store::SledStore::open(
+            config.store_path(),
+            config.store.cache_mb * 1024 * 1024,
+        )?)),
+    }
+}
+
 /// A storage failure. Its detail is for the log; clients see an internal error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
