@@ -83,17 +83,9 @@ async fn require_token(
         .map(ServiceResponse::map_into_left_body)
 }
 
-/// A consistent copy of the whole store (see `store::backup`): account changes and
-/// quote updates wait while it is taken; estimates go on.
+/// A consistent copy of the whole store (`levy backup` is its client).
 async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let _no_account_changes = state.account_writes.lock().await;
-    let store = state.store.clone();
-    let (bytes, counts) = web::block(move || {
-        let mut buf = Vec::new();
-        let counts = store.backup(&mut buf)?;
-        Ok::<_, crate::store::StoreError>((buf, counts))
-    })
-    .await??;
+    let (bytes, counts) = service::backup::take(&state).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
         .insert_header(("X-Levy-Backup-Accounts", counts.accounts.to_string()))
@@ -247,16 +239,7 @@ async fn get_quote(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, quote_id) = path.into_inner();
-    account(&state, &id)?;
-    let store = state.store.clone();
-    let record = web::block(move || store.quote(&id, &quote_id))
-        .await??
-        .ok_or_else(|| {
-            ApiError(LevyError::new(
-                ErrorCode::NotFound,
-                "no committed quote has this id",
-            ))
-        })?;
+    let record = service::quotes::get(&state, &id, &quote_id).await?;
     Ok(data(serde_json::json!({
         "id": record.id,
         "status": record.status,
@@ -302,18 +285,7 @@ async fn liability(
     })?;
     let from = date_param(q.from.as_deref(), "from")?;
     let to = date_param(q.to.as_deref(), "to")?;
-    if from > to {
-        return Err(ApiError(LevyError::at(
-            ErrorCode::BadRequest,
-            "to",
-            "`to` comes before `from`",
-        )));
-    }
-    let id = path.into_inner();
-    account(&state, &id)?;
-    let store = state.store.clone();
-    let records = web::block(move || store.quotes(&id)).await??;
-    let rows = report::liability(&records, from, to);
+    let rows = service::reports::liability(&state, &path, from, to).await?;
     match q.format.as_deref() {
         None | Some("json") => Ok(data(rows)),
         Some("csv") => Ok(HttpResponse::Ok()

@@ -34,13 +34,6 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<actix_web::error::BlockingError> for ApiError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        tracing::error!(error = %e, "blocking task failed");
-        ApiError(LevyError::internal())
-    }
-}
-
 impl ResponseError for ApiError {
     fn status_code(&self) -> actix_web::http::StatusCode {
         actix_web::http::StatusCode::from_u16(self.0.code.status())

@@ -6,8 +6,8 @@ use crate::accounts::{HostRoute, LiveAccount};
 use crate::config::Limits;
 use crate::engine::{self, Computed};
 use crate::error::{ErrorCode, LevyError};
-use crate::lifecycle::{self, Caller};
 use crate::quote::QuoteRequest;
+use crate::service::quotes::{self, Client};
 use crate::store::QuoteRecord;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -180,24 +180,23 @@ async fn estimate(
         .body(crate::render::quote_response(&computed.response)))
 }
 
-/// Replies with the latest response of a record, once it is durable.
-async fn durable_reply(
-    state: &AppState,
-    record: QuoteRecord,
-    operation: &str,
-) -> Result<HttpResponse, ApiError> {
-    state.durability.durable().await?;
-    state
-        .metrics
-        .quote_operations
-        .with_label_values(&[operation])
-        .inc();
+/// The response body of a record's latest priced version, as it was first sent.
+fn stored_reply(record: QuoteRecord) -> Result<HttpResponse, ApiError> {
     let body = record
         .latest_priced()
         .and_then(|v| v.response.as_ref())
         .map(|r| r.get().to_string())
         .ok_or_else(|| ApiError(LevyError::internal()))?;
     Ok(json_bytes(body))
+}
+
+impl Authorized {
+    fn client(&self) -> Client {
+        Client {
+            account: self.live.account.id.clone(),
+            store_hash: self.store_hash.clone(),
+        }
+    }
 }
 
 async fn commit(
@@ -207,16 +206,8 @@ async fn commit(
 ) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
     let (auth, quote, computed) = priced(&req, payload, &state, auth).await?;
-    let store = state.store.clone();
-    let record = web::block(move || {
-        let caller = Caller {
-            account: &auth.live.account.id,
-            store_hash: &auth.store_hash,
-        };
-        lifecycle::commit(store.as_ref(), &caller, &quote, &computed.response)
-    })
-    .await??;
-    durable_reply(&state, record, "commit").await
+    let record = quotes::commit(&state, auth.client(), quote, computed.response).await?;
+    stored_reply(record)
 }
 
 /// The `id` query parameter of `/adjust` and `/void`.
@@ -252,36 +243,14 @@ async fn adjust(
     let auth = authorize(&req, &state)?;
     let id = quote_id(&req)?;
     let (auth, quote, computed) = priced(&req, payload, &state, auth).await?;
-    let store = state.store.clone();
-    let record = web::block(move || {
-        let caller = Caller {
-            account: &auth.live.account.id,
-            store_hash: &auth.store_hash,
-        };
-        lifecycle::adjust(store.as_ref(), &caller, &id, &quote, &computed.response)
-    })
-    .await??;
-    durable_reply(&state, record, "adjust").await
+    let record = quotes::adjust(&state, auth.client(), id, quote, computed.response).await?;
+    stored_reply(record)
 }
 
 async fn void(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
     let id = quote_id(&req)?;
-    let store = state.store.clone();
-    let record = web::block(move || {
-        let caller = Caller {
-            account: &auth.live.account.id,
-            store_hash: &auth.store_hash,
-        };
-        lifecycle::void(store.as_ref(), &caller, &id)
-    })
-    .await??;
-    state.durability.durable().await?;
-    state
-        .metrics
-        .quote_operations
-        .with_label_values(&["void"])
-        .inc();
+    let record = quotes::void(&state, auth.client(), id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "id": record.id,
         "status": record.status,

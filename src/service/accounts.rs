@@ -42,7 +42,7 @@ pub async fn modify<T: Send + 'static>(
         Some(account) => {
             let rules = Arc::new(CompiledRules::from_valid(&account.rules));
             let stored = account.clone();
-            actix_web::web::block(move || store.put_account(&stored))
+            tokio::task::spawn_blocking(move || store.put_account(&stored))
                 .await
                 .map_err(|_| LevyError::internal())?
                 .map_err(StoreError::into_client_error)?;
@@ -50,7 +50,7 @@ pub async fn modify<T: Send + 'static>(
         }
         None => {
             let gone = id.to_string();
-            actix_web::web::block(move || store.delete_account(&gone))
+            tokio::task::spawn_blocking(move || store.delete_account(&gone))
                 .await
                 .map_err(|_| LevyError::internal())?
                 .map_err(StoreError::into_client_error)?;

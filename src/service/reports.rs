@@ -1,0 +1,27 @@
+//! Reports over committed quotes.
+
+use crate::error::{ErrorCode, LevyError};
+use crate::report::{self, LiabilityRow};
+use crate::state::AppState;
+use chrono::NaiveDate;
+
+/// Committed, non-voided tax by rate and currency over a transaction-date range.
+pub async fn liability(
+    state: &AppState,
+    account: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<LiabilityRow>, LevyError> {
+    if from > to {
+        return Err(LevyError::at(
+            ErrorCode::BadRequest,
+            "to",
+            "`to` comes before `from`",
+        ));
+    }
+    super::accounts::get(state, account)?;
+    let account = account.to_string();
+    let records =
+        super::quotes::blocking(&state.store, move |store| store.quotes(&account)).await?;
+    Ok(report::liability(&records, from, to))
+}
