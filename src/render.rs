@@ -5,7 +5,7 @@
 //! (BENCHMARKS.md, profile): serde_json escapes every key and routes each field
 //! through a state machine. Here keys are literals, strings go through serde_json's
 //! own escaping, and amounts through [`crate::json::dec::write_decimal`].
-//! `tests/render.rs` checks the equality on every fixture and on generated responses.
+//! `tests/integration/render.rs` checks the equality on every fixture and on generated responses.
 
 use crate::json::dec::{write_decimal, Digits};
 use crate::quote::{DocumentResponse, LineResponse, QuoteResponse, SalesTax, TaxPrice};

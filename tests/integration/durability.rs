@@ -1,6 +1,6 @@
 //! Durability: every acknowledged commit survives SIGKILL mid-load, byte for byte.
 
-mod common;
+use crate::common;
 use common::process::{self, Server, PASSWORD, USER};
 use common::quote;
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! `levy connect`, `connection status`, `disconnect` and `rules pull` against a local
 //! stand-in for BigCommerce's API (tests/common/bigcommerce.rs), every failure path included.
 
-mod common;
+use crate::common;
 use common::bigcommerce::{Faults, StandIn};
 use common::*;
 use reqwest::Method;

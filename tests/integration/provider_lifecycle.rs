@@ -1,6 +1,6 @@
 //! The quote lifecycle over HTTP (SPEC section 5), each case.
 
-mod common;
+use crate::common;
 use common::*;
 use levy::store::{QuoteKind, QuoteStatus};
 use serde_json::json;

@@ -1,6 +1,6 @@
 //! Quote history and the liability report over the admin API.
 
-mod common;
+use crate::common;
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Authentication and profile routing over HTTP (SPEC section 2), each case.
 
-mod common;
+use crate::common;
 use common::*;
 
 async fn two_accounts() -> (TestApp, Login, Login) {

@@ -1,7 +1,7 @@
 //! Hostile input over HTTP: each case ends in a 4xx or a closed connection, memory stays
 //! bounded, and an honest client keeps getting answers meanwhile.
 
-mod common;
+use crate::common;
 use common::process::{self, PASSWORD, USER};
 use common::*;
 use std::io::{Read, Write};

@@ -1,7 +1,7 @@
 //! The admin API over HTTP (SPEC section 9): every endpoint, its validation, and rule
 //! changes seen atomically by the next estimate.
 
-mod common;
+use crate::common;
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! Errors and limits over HTTP (SPEC section 6): one JSON shape, stable codes, field paths.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 

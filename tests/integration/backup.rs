@@ -1,7 +1,7 @@
 //! Backup while serving, restore into a new data directory, and clear errors for a data
 //! directory that is damaged or held by another process.
 
-mod common;
+use crate::common;
 use common::*;
 use levy::config::Config;
 use levy::startup::Application;

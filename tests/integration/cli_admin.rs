@@ -4,7 +4,7 @@
 //! of POST and PUT /tax/rates (the PUT one renumbered to 4 and moved to zone 23), and
 //! classes named as in POST /tax/classes).
 
-mod common;
+use crate::common;
 use common::*;
 use reqwest::Method;
 use serde_json::json;

@@ -4,7 +4,7 @@
 //! with exactly its acknowledged content and version, and an operation that was in flight
 //! is either absent or complete.
 
-mod common;
+use crate::common;
 use common::process::{self, ADMIN_TOKEN, PASSWORD, USER};
 use common::quote;
 use serde_json::{json, Value};

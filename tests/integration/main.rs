@@ -1,0 +1,23 @@
+//! Every integration test in one binary: one link instead of nineteen (build times in
+//! BENCHMARKS.md). Each module is one area; `common` starts the real server and the CLI.
+
+mod common;
+
+mod admin_api;
+mod admin_reports;
+mod backup;
+mod cli;
+mod cli_admin;
+mod connect;
+mod crash;
+mod durability;
+mod fixtures;
+mod group_commit;
+mod hostile;
+mod properties;
+mod provider_auth;
+mod provider_errors;
+mod provider_lifecycle;
+mod reference;
+mod render;
+mod wire;
