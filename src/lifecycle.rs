@@ -1,10 +1,11 @@
 //! The quote lifecycle (SPEC section 5): commit, adjust and void as decisions over the
-//! stored record. Blocking (it calls the store); the caller awaits durability after.
+//! stored quote's head and latest priced version. Each decision appends at most one
+//! version. Blocking (it calls the store); the caller awaits durability after.
 
 use crate::error::{ErrorCode, LevyError};
 use crate::quote::{QuoteRequest, QuoteResponse};
 use crate::store::{
-    QuoteChange, QuoteKind, QuoteRecord, QuoteStatus, QuoteVersion, Store, StoreError,
+    QuoteChange, QuoteHead, QuoteKind, QuoteState, QuoteStatus, QuoteVersion, Store, StoreError,
 };
 use chrono::Utc;
 use serde_json::value::RawValue;
@@ -16,26 +17,42 @@ pub struct Caller<'a> {
 }
 
 fn version(
-    record: &QuoteRecord,
+    head: &QuoteHead,
     kind: QuoteKind,
     request: &QuoteRequest,
     response: &QuoteResponse,
-) -> QuoteVersion {
+) -> Result<QuoteVersion, LevyError> {
     let mut response = response.clone();
-    response.id = record.id.clone();
+    response.id = head.id.clone();
     for doc in &mut response.documents {
-        doc.external_id = Some(record.external_id(&doc.id));
+        doc.external_id = Some(head.external_id(&doc.id));
     }
     let text = String::from_utf8(crate::render::quote_response(&response))
-        .expect("the renderer writes UTF-8");
-    QuoteVersion {
-        version: record.next_version(),
+        .map_err(|_| LevyError::internal())?;
+    Ok(QuoteVersion {
+        version: head.next_version(),
         kind,
         request: Some(request.clone()),
-        response: Some(RawValue::from_string(text).expect("serialized JSON is JSON")),
+        response: Some(RawValue::from_string(text).map_err(|_| LevyError::internal())?),
         adjust_description: request.adjust_description.clone(),
         at: Utc::now(),
-    }
+    })
+}
+
+/// A priced version appended to `head`, with the quote's status afterwards.
+fn append(
+    head: &QuoteHead,
+    kind: QuoteKind,
+    request: &QuoteRequest,
+    response: &QuoteResponse,
+    status: QuoteStatus,
+    store_hash: &str,
+) -> Result<QuoteChange, LevyError> {
+    let v = version(head, kind, request, response)?;
+    let mut next = head.clone().with(&v);
+    next.status = status;
+    next.store_hash = store_hash.to_string();
+    Ok(QuoteChange::Append(next, Box::new(v)))
 }
 
 /// `POST /commit`: persist a new quote; an identical retry returns what is stored; a
@@ -45,23 +62,22 @@ pub fn commit(
     caller: &Caller<'_>,
     request: &QuoteRequest,
     response: &QuoteResponse,
-) -> Result<QuoteRecord, StoreError> {
+) -> Result<QuoteState, StoreError> {
     store.update_quote(caller.account, &request.id, &mut |current| match current {
         None => {
-            let mut record = QuoteRecord {
+            let head = QuoteHead {
                 id: request.id.clone(),
                 account: caller.account.to_string(),
                 store_hash: caller.store_hash.to_string(),
                 status: QuoteStatus::Committed,
                 external_key: uuid::Uuid::new_v4().simple().to_string(),
-                versions: vec![],
+                version: 0,
+                priced: 0,
             };
-            let v = version(&record, QuoteKind::Commit, request, response);
-            record.versions.push(v);
-            Ok(QuoteChange::Write(record))
+            append(&head, QuoteKind::Commit, request, response, QuoteStatus::Committed, caller.store_hash)
         }
-        Some(existing) if existing.status == QuoteStatus::Committed => {
-            if existing.latest_priced().and_then(|v| v.request.as_ref()) == Some(request) {
+        Some(existing) if existing.head.status == QuoteStatus::Committed => {
+            if existing.latest.as_ref().and_then(|v| v.request.as_ref()) == Some(request) {
                 Ok(QuoteChange::Keep)
             } else {
                 Err(LevyError::new(
@@ -73,14 +89,14 @@ pub fn commit(
                 ))
             }
         }
-        Some(existing) => {
-            let mut record = existing.clone();
-            let v = version(&record, QuoteKind::Commit, request, response);
-            record.versions.push(v);
-            record.status = QuoteStatus::Committed;
-            record.store_hash = caller.store_hash.to_string();
-            Ok(QuoteChange::Write(record))
-        }
+        Some(existing) => append(
+            &existing.head,
+            QuoteKind::Commit,
+            request,
+            response,
+            QuoteStatus::Committed,
+            caller.store_hash,
+        ),
     })
 }
 
@@ -91,46 +107,50 @@ pub fn adjust(
     id: &str,
     request: &QuoteRequest,
     response: &QuoteResponse,
-) -> Result<QuoteRecord, StoreError> {
+) -> Result<QuoteState, StoreError> {
     store.update_quote(caller.account, id, &mut |current| match current {
         None => Err(not_found(id)),
-        Some(existing) if existing.status == QuoteStatus::Voided => Err(LevyError::new(
+        Some(existing) if existing.head.status == QuoteStatus::Voided => Err(LevyError::new(
             ErrorCode::Conflict,
             format!("quote {id} is voided; commit it again to revive it"),
         )),
         Some(existing) => {
-            let latest = existing.latest_priced();
-            let retry = latest.is_some_and(|v| {
+            let retry = existing.latest.as_ref().is_some_and(|v| {
                 v.kind == QuoteKind::Adjust && v.request.as_ref() == Some(request)
             });
             if retry {
                 return Ok(QuoteChange::Keep);
             }
-            let mut record = existing.clone();
-            let v = version(&record, QuoteKind::Adjust, request, response);
-            record.versions.push(v);
-            Ok(QuoteChange::Write(record))
+            let store_hash = existing.head.store_hash.clone();
+            append(
+                &existing.head,
+                QuoteKind::Adjust,
+                request,
+                response,
+                QuoteStatus::Committed,
+                &store_hash,
+            )
         }
     })
 }
 
 /// `POST /void?id=`: mark the quote voided (kept, never deleted); voiding twice is fine.
-pub fn void(store: &dyn Store, caller: &Caller<'_>, id: &str) -> Result<QuoteRecord, StoreError> {
+pub fn void(store: &dyn Store, caller: &Caller<'_>, id: &str) -> Result<QuoteState, StoreError> {
     store.update_quote(caller.account, id, &mut |current| match current {
         None => Err(not_found(id)),
-        Some(existing) if existing.status == QuoteStatus::Voided => Ok(QuoteChange::Keep),
+        Some(existing) if existing.head.status == QuoteStatus::Voided => Ok(QuoteChange::Keep),
         Some(existing) => {
-            let mut record = existing.clone();
-            record.versions.push(QuoteVersion {
-                version: record.next_version(),
+            let v = QuoteVersion {
+                version: existing.head.next_version(),
                 kind: QuoteKind::Void,
                 request: None,
                 response: None,
                 adjust_description: None,
                 at: Utc::now(),
-            });
-            record.status = QuoteStatus::Voided;
-            Ok(QuoteChange::Write(record))
+            };
+            let mut head = existing.head.clone().with(&v);
+            head.status = QuoteStatus::Voided;
+            Ok(QuoteChange::Append(head, Box::new(v)))
         }
     })
 }

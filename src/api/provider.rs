@@ -8,7 +8,7 @@ use crate::engine::{self, Computed};
 use crate::error::{ErrorCode, LevyError};
 use crate::quote::QuoteRequest;
 use crate::service::quotes::{self, Client};
-use crate::store::QuoteRecord;
+use crate::store::QuoteState;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
@@ -180,10 +180,11 @@ async fn estimate(
         .body(crate::render::quote_response(&computed.response)))
 }
 
-/// The response body of a record's latest priced version, as it was first sent.
-fn stored_reply(record: QuoteRecord) -> Result<HttpResponse, ApiError> {
-    let body = record
-        .latest_priced()
+/// The response body of a quote's latest priced version, as it was first sent.
+fn stored_reply(quote: QuoteState) -> Result<HttpResponse, ApiError> {
+    let body = quote
+        .latest
+        .as_ref()
         .and_then(|v| v.response.as_ref())
         .map(|r| r.get().to_string())
         .ok_or_else(|| ApiError(LevyError::internal()))?;
@@ -250,10 +251,10 @@ async fn adjust(
 async fn void(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
     let id = quote_id(&req)?;
-    let record = quotes::void(&state, auth.client(), id).await?;
+    let quote = quotes::void(&state, auth.client(), id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "id": record.id,
-        "status": record.status,
-        "version": record.versions.last().map_or(0, |v| v.version),
+        "id": quote.head.id,
+        "status": quote.head.status,
+        "version": quote.head.version,
     })))
 }

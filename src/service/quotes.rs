@@ -6,7 +6,7 @@ use crate::error::{ErrorCode, LevyError};
 use crate::lifecycle::{self, Caller};
 use crate::quote::{QuoteRequest, QuoteResponse};
 use crate::state::AppState;
-use crate::store::{QuoteRecord, Store, StoreError};
+use crate::store::{QuoteRecord, QuoteState, Store, StoreError};
 use std::sync::Arc;
 
 /// Who is asking, owned (it crosses to the blocking pool).
@@ -52,7 +52,7 @@ pub async fn commit(
     client: Client,
     request: QuoteRequest,
     response: QuoteResponse,
-) -> Result<QuoteRecord, LevyError> {
+) -> Result<QuoteState, LevyError> {
     let record = blocking(&state.store, move |store| {
         let caller = Caller {
             account: &client.account,
@@ -72,7 +72,7 @@ pub async fn adjust(
     id: String,
     request: QuoteRequest,
     response: QuoteResponse,
-) -> Result<QuoteRecord, LevyError> {
+) -> Result<QuoteState, LevyError> {
     let record = blocking(&state.store, move |store| {
         let caller = Caller {
             account: &client.account,
@@ -86,7 +86,7 @@ pub async fn adjust(
 }
 
 /// `POST /void?id=`.
-pub async fn void(state: &AppState, client: Client, id: String) -> Result<QuoteRecord, LevyError> {
+pub async fn void(state: &AppState, client: Client, id: String) -> Result<QuoteState, LevyError> {
     let record = blocking(&state.store, move |store| {
         let caller = Caller {
             account: &client.account,

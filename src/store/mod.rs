@@ -10,7 +10,7 @@ pub mod group_commit;
 pub mod records;
 pub mod sled_store;
 
-pub use records::{QuoteKind, QuoteRecord, QuoteStatus, QuoteVersion};
+pub use records::{QuoteHead, QuoteKind, QuoteRecord, QuoteState, QuoteStatus, QuoteVersion};
 
 use crate::accounts::Account;
 use crate::error::LevyError;
@@ -58,9 +58,9 @@ impl StoreError {
 
 /// What a quote update decided.
 pub enum QuoteChange {
-    /// Write this record (a new version, or a new status).
-    Write(QuoteRecord),
-    /// Leave the stored record as it is (an idempotent retry).
+    /// Append this version and write this head (its status and version numbers).
+    Append(QuoteHead, Box<QuoteVersion>),
+    /// Leave the stored quote as it is (an idempotent retry).
     Keep,
 }
 
@@ -72,15 +72,18 @@ pub trait Store: Send + Sync + 'static {
     /// Removes the account and its quotes; false when there was none.
     fn delete_account(&self, id: &str) -> Result<bool, StoreError>;
 
+    /// A quote with its whole history.
     fn quote(&self, account: &str, id: &str) -> Result<Option<QuoteRecord>, StoreError>;
-    /// Reads the quote, lets `change` decide, writes the result; no other update of the
-    /// same quote runs in between. Returns the record as it stands afterwards.
+    /// Reads the quote's head and latest priced version, lets `change` decide, appends
+    /// what it decided (one version, one head) atomically; no other update of the same
+    /// quote runs in between. Returns the quote's state afterwards. Its cost does not
+    /// depend on how many versions the quote has.
     fn update_quote(
         &self,
         account: &str,
         id: &str,
-        change: &mut dyn FnMut(Option<&QuoteRecord>) -> Result<QuoteChange, LevyError>,
-    ) -> Result<QuoteRecord, StoreError>;
+        change: &mut dyn FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError>,
+    ) -> Result<QuoteState, StoreError>;
     /// Every quote of an account (for reports), in id order.
     fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError>;
 

@@ -1,4 +1,6 @@
-//! What a committed quote looks like in storage.
+//! What a committed quote looks like in storage: a small head (status, keys, the
+//! latest version numbers) and each version as a record of its own, so that an adjust
+//! appends one version instead of rewriting the quote's history.
 
 use crate::quote::QuoteRequest;
 use chrono::{DateTime, Utc};
@@ -50,13 +52,72 @@ impl QuoteRecord {
     pub fn latest_priced(&self) -> Option<&QuoteVersion> {
         self.versions.iter().rev().find(|v| v.response.is_some())
     }
+}
 
+/// A quote without its history: what every update reads and rewrites.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuoteHead {
+    pub id: String,
+    pub account: String,
+    pub store_hash: String,
+    pub status: QuoteStatus,
+    pub external_key: String,
+    /// The number of the latest version (versions are numbered from 1, without gaps).
+    pub version: u32,
+    /// The number of the latest version that carries a request and response; 0 if none.
+    pub priced: u32,
+}
+
+impl QuoteHead {
     pub fn next_version(&self) -> u32 {
-        self.versions.last().map_or(1, |v| v.version + 1)
+        self.version + 1
     }
 
     /// The external id of a document of this quote.
     pub fn external_id(&self, document_id: &str) -> String {
         format!("levy-{}-{}", self.external_key, document_id)
+    }
+
+    /// The head after `version` is appended.
+    pub fn with(mut self, version: &QuoteVersion) -> QuoteHead {
+        self.version = version.version;
+        if version.response.is_some() {
+            self.priced = version.version;
+        }
+        self
+    }
+}
+
+/// What a quote update sees and what it leaves: the head and the latest priced version.
+#[derive(Debug, Clone)]
+pub struct QuoteState {
+    pub head: QuoteHead,
+    pub latest: Option<QuoteVersion>,
+}
+
+impl QuoteRecord {
+    /// The head of this record.
+    pub fn head(&self) -> QuoteHead {
+        QuoteHead {
+            id: self.id.clone(),
+            account: self.account.clone(),
+            store_hash: self.store_hash.clone(),
+            status: self.status,
+            external_key: self.external_key.clone(),
+            version: self.versions.last().map_or(0, |v| v.version),
+            priced: self.latest_priced().map_or(0, |v| v.version),
+        }
+    }
+
+    /// A whole record from its head and its versions, oldest first.
+    pub fn from_parts(head: QuoteHead, versions: Vec<QuoteVersion>) -> QuoteRecord {
+        QuoteRecord {
+            id: head.id,
+            account: head.account,
+            store_hash: head.store_hash,
+            status: head.status,
+            external_key: head.external_key,
+            versions,
+        }
     }
 }

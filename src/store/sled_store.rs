@@ -1,17 +1,21 @@
 //! The embedded store: sled 0.34.
 //!
-//! Two trees: `accounts` (id -> account JSON) and `quotes` (`account \0 quote id` ->
-//! record JSON, every version inside). Updates of one quote are serialized by a
-//! striped lock; each write is one atomic key insert.
+//! Three trees: `accounts` (id -> account), `quote_heads` (`account \0 quote id` -> the
+//! quote's head) and `quote_versions` (`account \0 quote id \0 version` (big-endian) ->
+//! one version). An update appends one version and rewrites the small head, both in one
+//! transaction, so its cost does not grow with the quote's history. Updates of one
+//! quote are serialized by a striped lock. Stores written before this layout (one
+//! `quotes` record per quote, every version inside) are split at start.
 //!
 //! Durability: sled's `flush` ends in `sync_file_range` on Linux, which does not flush
 //! the drive's cache, and sled writes large values to blob files it never fsyncs. So
 //! [`SledStore::sync`] follows the flush with `fdatasync` of the log file and of every
 //! blob file written since, and an fsync of the blob directory.
 
-use super::{QuoteChange, QuoteRecord, Store, StoreError};
+use super::{QuoteChange, QuoteHead, QuoteRecord, QuoteState, QuoteVersion, Store, StoreError};
 use crate::accounts::Account;
 use crate::error::LevyError;
+use sled::Transactional;
 use std::collections::HashSet;
 use std::fs::File;
 use std::hash::BuildHasher;
@@ -23,7 +27,8 @@ const STRIPES: usize = 256;
 pub struct SledStore {
     db: sled::Db,
     accounts: sled::Tree,
-    quotes: sled::Tree,
+    heads: sled::Tree,
+    versions: sled::Tree,
     locks: Vec<Mutex<()>>,
     hasher: std::collections::hash_map::RandomState,
     dir: PathBuf,
@@ -42,6 +47,20 @@ fn quote_key(account: &str, id: &str) -> Vec<u8> {
     k.extend_from_slice(account.as_bytes());
     k.push(0);
     k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The prefix of every version of a quote: its key and a separator.
+fn versions_prefix(quote_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(quote_key.len() + 5);
+    k.extend_from_slice(quote_key);
+    k.push(0);
+    k
+}
+
+fn version_key(quote_key: &[u8], version: u32) -> Vec<u8> {
+    let mut k = versions_prefix(quote_key);
+    k.extend_from_slice(&version.to_be_bytes());
     k
 }
 
@@ -112,13 +131,15 @@ impl SledStore {
                 }
             })?;
         let accounts = db.open_tree("accounts").map_err(backend)?;
-        let quotes = db.open_tree("quotes").map_err(backend)?;
+        let heads = db.open_tree("quote_heads").map_err(backend)?;
+        let versions = db.open_tree("quote_versions").map_err(backend)?;
         let log = File::open(dir.join("db"))
             .map_err(|e| backend(format!("cannot open the log file: {e}")))?;
         let store = SledStore {
             db,
             accounts,
-            quotes,
+            heads,
+            versions,
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: Default::default(),
             dir: dir.to_path_buf(),
@@ -126,16 +147,22 @@ impl SledStore {
             synced_blobs: Mutex::new(HashSet::new()),
         };
         store.check_identity()?;
+        store.split_whole_records()?;
         // Every record must decode: a damaged store fails here, at start, not mid-request.
         store.accounts()?;
-        for kv in store.quotes.iter() {
+        let damaged = |k: &[u8], e: StoreError| {
+            StoreError::Corrupt(format!(
+                "quote record {:?} is damaged: {e}",
+                String::from_utf8_lossy(k)
+            ))
+        };
+        for kv in store.heads.iter() {
             let (k, v) = kv.map_err(backend)?;
-            decode::<QuoteRecord>(&v).map_err(|e| {
-                StoreError::Corrupt(format!(
-                    "quote record {:?} is damaged: {e}",
-                    String::from_utf8_lossy(&k)
-                ))
-            })?;
+            decode::<QuoteHead>(&v).map_err(|e| damaged(&k, e))?;
+        }
+        for kv in store.versions.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            decode::<QuoteVersion>(&v).map_err(|e| damaged(&k, e))?;
         }
         fsync_dir(dir)?;
         Ok(store)
@@ -165,7 +192,9 @@ impl SledStore {
             (Some(_), Some(_)) => Err(damaged("its database belongs to another store")),
             (Some(_), None) => Err(damaged("its database lost its records")),
             (None, inside) => {
-                let has_data = !self.accounts.is_empty() || !self.quotes.is_empty();
+                let has_data = !self.accounts.is_empty()
+                    || !self.heads.is_empty()
+                    || !self.db.open_tree("quotes").map_err(backend)?.is_empty();
                 if inside.is_some() || has_data || self.dir.join("levy-store-id.tmp").exists() {
                     // A store from before identities, or the file was lost: adopt it.
                     tracing::warn!(
@@ -184,6 +213,102 @@ impl SledStore {
                 fsync_dir(&self.dir)
             }
         }
+    }
+
+    /// Splits the whole-quote records of a store written before one record per version
+    /// (tree `quotes`) into heads and versions, one quote per transaction that also
+    /// removes the old record, so an interrupted split resumes at the next start.
+    fn split_whole_records(&self) -> Result<(), StoreError> {
+        let old = self.db.open_tree("quotes").map_err(backend)?;
+        if old.is_empty() {
+            return Ok(());
+        }
+        let mut count = 0usize;
+        for kv in old.iter() {
+            let (k, v) = kv.map_err(backend)?;
+            let record: QuoteRecord = decode(&v).map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "quote record {:?} is damaged: {e}",
+                    String::from_utf8_lossy(&k)
+                ))
+            })?;
+            let head = encode(&record.head())?;
+            let versions: Vec<(Vec<u8>, Vec<u8>)> = record
+                .versions
+                .iter()
+                .map(|ver| Ok((version_key(&k, ver.version), encode(ver)?)))
+                .collect::<Result<_, StoreError>>()?;
+            (&old, &self.heads, &self.versions)
+                .transaction(|(o, h, vs)| {
+                    for (vk, vv) in &versions {
+                        vs.insert(vk.as_slice(), vv.as_slice())?;
+                    }
+                    h.insert(&k, head.as_slice())?;
+                    o.remove(&k)?;
+                    Ok(())
+                })
+                .map_err(|e: sled::transaction::TransactionError<()>| backend(format!("{e:?}")))?;
+            count += 1;
+        }
+        self.sync()?;
+        tracing::info!(
+            quotes = count,
+            "split stored quotes into one record per version"
+        );
+        Ok(())
+    }
+
+    /// The head and latest priced version of a quote.
+    fn state(&self, key: &[u8]) -> Result<Option<QuoteState>, StoreError> {
+        let Some(h) = self.heads.get(key).map_err(backend)? else {
+            return Ok(None);
+        };
+        let head: QuoteHead = decode(&h)?;
+        let latest = match head.priced {
+            0 => None,
+            n => match self.versions.get(version_key(key, n)).map_err(backend)? {
+                Some(v) => Some(decode(&v)?),
+                None => {
+                    return Err(StoreError::Corrupt(format!(
+                        "quote {:?} lost its version {n}",
+                        String::from_utf8_lossy(key)
+                    )))
+                }
+            },
+        };
+        Ok(Some(QuoteState { head, latest }))
+    }
+
+    /// Every version of a quote, oldest first.
+    fn all_versions(&self, key: &[u8]) -> Result<Vec<QuoteVersion>, StoreError> {
+        self.versions
+            .scan_prefix(versions_prefix(key))
+            .values()
+            .map(|v| decode(&v.map_err(backend)?))
+            .collect()
+    }
+
+    /// Writes a head and versions in one transaction.
+    fn write(
+        &self,
+        key: &[u8],
+        head: &QuoteHead,
+        versions: &[QuoteVersion],
+    ) -> Result<(), StoreError> {
+        let head = encode(head)?;
+        let versions: Vec<(Vec<u8>, Vec<u8>)> = versions
+            .iter()
+            .map(|v| Ok((version_key(key, v.version), encode(v)?)))
+            .collect::<Result<_, StoreError>>()?;
+        (&self.heads, &self.versions)
+            .transaction(|(h, vs)| {
+                for (vk, vv) in &versions {
+                    vs.insert(vk.as_slice(), vv.as_slice())?;
+                }
+                h.insert(key, head.as_slice())?;
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| backend(format!("{e:?}")))
     }
 
     fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
@@ -239,18 +364,21 @@ impl Store for SledStore {
     }
 
     fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
-        use sled::Transactional;
         let prefix = quote_key(id, "");
-        let keys: Vec<sled::IVec> = self
-            .quotes
-            .scan_prefix(&prefix)
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(backend)?;
-        let existed = (&self.accounts, &self.quotes)
-            .transaction(|(a, q)| {
-                for k in &keys {
-                    q.remove(k)?;
+        let keys = |tree: &sled::Tree| -> Result<Vec<sled::IVec>, StoreError> {
+            tree.scan_prefix(&prefix)
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(backend)
+        };
+        let (heads, versions) = (keys(&self.heads)?, keys(&self.versions)?);
+        let existed = (&self.accounts, &self.heads, &self.versions)
+            .transaction(|(a, h, v)| {
+                for k in &heads {
+                    h.remove(k)?;
+                }
+                for k in &versions {
+                    v.remove(k)?;
                 }
                 Ok(a.remove(id.as_bytes())?.is_some())
             })
@@ -259,8 +387,12 @@ impl Store for SledStore {
     }
 
     fn quote(&self, account: &str, id: &str) -> Result<Option<QuoteRecord>, StoreError> {
-        match self.quotes.get(quote_key(account, id)).map_err(backend)? {
-            Some(v) => Ok(Some(decode(&v)?)),
+        let key = quote_key(account, id);
+        match self.heads.get(&key).map_err(backend)? {
+            Some(h) => Ok(Some(QuoteRecord::from_parts(
+                decode(&h)?,
+                self.all_versions(&key)?,
+            ))),
             None => Ok(None),
         }
     }
@@ -269,18 +401,27 @@ impl Store for SledStore {
         &self,
         account: &str,
         id: &str,
-        change: &mut dyn FnMut(Option<&QuoteRecord>) -> Result<QuoteChange, LevyError>,
-    ) -> Result<QuoteRecord, StoreError> {
+        change: &mut dyn FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError>,
+    ) -> Result<QuoteState, StoreError> {
         let key = quote_key(account, id);
         let _guard = self.lock_for(&key);
-        let current: Option<QuoteRecord> = match self.quotes.get(&key).map_err(backend)? {
-            Some(v) => Some(decode(&v)?),
-            None => None,
-        };
+        let current = self.state(&key)?;
         match change(current.as_ref())? {
-            QuoteChange::Write(record) => {
-                self.quotes.insert(key, encode(&record)?).map_err(backend)?;
-                Ok(record)
+            QuoteChange::Append(head, version) => {
+                let expected = current.as_ref().map_or(1, |c| c.head.next_version());
+                if version.version != expected || head.version != version.version {
+                    return Err(StoreError::Backend(format!(
+                        "version {} appended where {expected} was next",
+                        version.version
+                    )));
+                }
+                self.write(&key, &head, std::slice::from_ref(&version))?;
+                let latest = if version.response.is_some() {
+                    Some(*version)
+                } else {
+                    current.and_then(|c| c.latest)
+                };
+                Ok(QuoteState { head, latest })
             }
             QuoteChange::Keep => {
                 current.ok_or_else(|| StoreError::Backend("Keep on a missing quote".into()))
@@ -289,18 +430,19 @@ impl Store for SledStore {
     }
 
     fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError> {
-        self.quotes
+        self.heads
             .scan_prefix(quote_key(account, ""))
-            .values()
-            .map(|v| decode(&v.map_err(backend)?))
+            .map(|kv| {
+                let (k, h) = kv.map_err(backend)?;
+                Ok(QuoteRecord::from_parts(decode(&h)?, self.all_versions(&k)?))
+            })
             .collect()
     }
 
     fn put_quote(&self, record: &QuoteRecord) -> Result<(), StoreError> {
         let key = quote_key(&record.account, &record.id);
         let _guard = self.lock_for(&key);
-        self.quotes.insert(key, encode(record)?).map_err(backend)?;
-        Ok(())
+        self.write(&key, &record.head(), &record.versions)
     }
 
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<super::backup::Counts, StoreError> {
@@ -314,9 +456,12 @@ impl Store for SledStore {
         for account in self.accounts()? {
             writer.account(&account)?;
         }
-        for kv in self.quotes.iter() {
-            let (_, v) = kv.map_err(backend)?;
-            writer.quote(&decode::<QuoteRecord>(&v)?)?;
+        for kv in self.heads.iter() {
+            let (k, h) = kv.map_err(backend)?;
+            writer.quote(&QuoteRecord::from_parts(
+                decode(&h)?,
+                self.all_versions(&k)?,
+            ))?;
         }
         writer.finish()
     }
@@ -325,5 +470,110 @@ impl Store for SledStore {
         self.db.flush().map_err(backend)?;
         self.log.sync_data().map_err(backend)?;
         self.sync_blobs()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{QuoteKind, QuoteStatus};
+
+    fn version(n: u32, kind: QuoteKind) -> QuoteVersion {
+        QuoteVersion {
+            version: n,
+            kind,
+            request: None,
+            response: (kind != QuoteKind::Void).then(|| {
+                serde_json::value::RawValue::from_string(format!("{{\"v\":{n}}}")).unwrap()
+            }),
+            adjust_description: None,
+            at: chrono::Utc::now(),
+        }
+    }
+
+    fn record() -> QuoteRecord {
+        QuoteRecord {
+            id: "113".into(),
+            account: "acme".into(),
+            store_hash: "s1".into(),
+            status: QuoteStatus::Voided,
+            external_key: "k".into(),
+            versions: vec![
+                version(1, QuoteKind::Commit),
+                version(2, QuoteKind::Adjust),
+                version(3, QuoteKind::Void),
+            ],
+        }
+    }
+
+    fn same(a: &QuoteRecord, b: &QuoteRecord) {
+        assert_eq!(
+            serde_json::to_string(a).unwrap(),
+            serde_json::to_string(b).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_store_with_whole_quote_records_is_split_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = record();
+        {
+            // The layout before one record per version: tree `quotes`, every version inside.
+            let db = sled::open(dir.path()).unwrap();
+            let old = db.open_tree("quotes").unwrap();
+            old.insert(quote_key("acme", "113"), encode(&written).unwrap())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        same(&store.quote("acme", "113").unwrap().unwrap(), &written);
+        assert!(store.db.open_tree("quotes").unwrap().is_empty());
+        assert_eq!(store.versions.len(), 3);
+        let state = store.state(&quote_key("acme", "113")).unwrap().unwrap();
+        assert_eq!((state.head.version, state.head.priced), (3, 2));
+        assert_eq!(state.latest.unwrap().version, 2);
+        drop(store);
+        // Idempotent: a second start finds nothing left to split.
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        same(&store.quote("acme", "113").unwrap().unwrap(), &written);
+    }
+
+    #[test]
+    fn an_update_appends_one_version_and_leaves_the_others_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        store.put_quote(&record()).unwrap();
+        let key = quote_key("acme", "113");
+        let before: Vec<(sled::IVec, sled::IVec)> =
+            store.versions.iter().collect::<Result<_, _>>().unwrap();
+        let after = store
+            .update_quote("acme", "113", &mut |current| {
+                let current = current.unwrap();
+                let v = version(current.head.next_version(), QuoteKind::Commit);
+                let mut head = current.head.clone().with(&v);
+                head.status = QuoteStatus::Committed;
+                Ok(QuoteChange::Append(head, Box::new(v)))
+            })
+            .unwrap();
+        assert_eq!((after.head.version, after.head.priced), (4, 4));
+        let now: Vec<(sled::IVec, sled::IVec)> =
+            store.versions.iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(now.len(), 4);
+        assert_eq!(&now[..3], &before[..], "earlier versions are not rewritten");
+        assert_eq!(now[3].0, version_key(&key, 4));
+        // A version that would leave a gap is refused.
+        let err = store.update_quote("acme", "113", &mut |current| {
+            let current = current.unwrap();
+            let v = version(current.head.version + 2, QuoteKind::Void);
+            Ok(QuoteChange::Append(
+                current.head.clone().with(&v),
+                Box::new(v),
+            ))
+        });
+        assert!(err.is_err());
+        assert_eq!(
+            store.quote("acme", "113").unwrap().unwrap().versions.len(),
+            4
+        );
     }
 }

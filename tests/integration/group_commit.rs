@@ -2,19 +2,29 @@
 
 use levy::store::group_commit::GroupCommit;
 use levy::store::sled_store::SledStore;
-use levy::store::{QuoteChange, QuoteRecord, QuoteStatus, Store};
+use levy::store::{QuoteChange, QuoteHead, QuoteKind, QuoteStatus, QuoteVersion, Store};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-fn record(id: &str) -> QuoteRecord {
-    QuoteRecord {
+fn first_version(id: &str) -> QuoteChange {
+    let head = QuoteHead {
         id: id.into(),
         account: "a".into(),
         store_hash: "s".into(),
-        status: QuoteStatus::Committed,
+        status: QuoteStatus::Voided,
         external_key: "k".into(),
-        versions: vec![],
-    }
+        version: 1,
+        priced: 0,
+    };
+    let version = QuoteVersion {
+        version: 1,
+        kind: QuoteKind::Void,
+        request: None,
+        response: None,
+        adjust_description: None,
+        at: chrono::Utc::now(),
+    };
+    QuoteChange::Append(head, Box::new(version))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -34,7 +44,7 @@ async fn many_writers_share_few_flushes() {
             let id = format!("q{i}");
             let s = store.clone();
             tokio::task::spawn_blocking(move || {
-                s.update_quote("a", &id, &mut |_| Ok(QuoteChange::Write(record(&id))))
+                s.update_quote("a", &id, &mut |_| Ok(first_version(&id)))
             })
             .await
             .unwrap()
