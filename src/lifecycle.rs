@@ -1,12 +1,10 @@
-//! The quote lifecycle (SPEC section 5): commit, adjust and void as decisions over the
-//! stored quote's head and latest priced version. Each decision appends at most one
-//! version. Blocking (it calls the store); the caller awaits durability after.
+//! The quote lifecycle (SPEC section 5): commit, adjust and void as pure decisions over
+//! the stored quote's head and latest priced version (or its absence). Each decision
+//! appends at most one version; the storage applies it atomically, serialized per quote.
 
 use crate::error::{ErrorCode, LevyError};
 use crate::quote::{QuoteRequest, QuoteResponse};
-use crate::store::{
-    QuoteChange, QuoteHead, QuoteKind, QuoteState, QuoteStatus, QuoteVersion, Store, StoreError,
-};
+use crate::store::{QuoteChange, QuoteHead, QuoteKind, QuoteState, QuoteStatus, QuoteVersion};
 use chrono::Utc;
 use serde_json::value::RawValue;
 
@@ -58,12 +56,12 @@ fn append(
 /// `POST /commit`: persist a new quote; an identical retry returns what is stored; a
 /// different request for a committed quote is a conflict; a voided quote commits again.
 pub fn commit(
-    store: &dyn Store,
+    current: Option<&QuoteState>,
     caller: &Caller<'_>,
     request: &QuoteRequest,
     response: &QuoteResponse,
-) -> Result<QuoteState, StoreError> {
-    store.update_quote(caller.account, &request.id, &mut |current| match current {
+) -> Result<QuoteChange, LevyError> {
+    match current {
         None => {
             let head = QuoteHead {
                 id: request.id.clone(),
@@ -74,7 +72,14 @@ pub fn commit(
                 version: 0,
                 priced: 0,
             };
-            append(&head, QuoteKind::Commit, request, response, QuoteStatus::Committed, caller.store_hash)
+            append(
+                &head,
+                QuoteKind::Commit,
+                request,
+                response,
+                QuoteStatus::Committed,
+                caller.store_hash,
+            )
         }
         Some(existing) if existing.head.status == QuoteStatus::Committed => {
             if existing.latest.as_ref().and_then(|v| v.request.as_ref()) == Some(request) {
@@ -97,18 +102,17 @@ pub fn commit(
             QuoteStatus::Committed,
             caller.store_hash,
         ),
-    })
+    }
 }
 
 /// `POST /adjust?id=`: replace a committed quote with a new version.
 pub fn adjust(
-    store: &dyn Store,
-    caller: &Caller<'_>,
+    current: Option<&QuoteState>,
     id: &str,
     request: &QuoteRequest,
     response: &QuoteResponse,
-) -> Result<QuoteState, StoreError> {
-    store.update_quote(caller.account, id, &mut |current| match current {
+) -> Result<QuoteChange, LevyError> {
+    match current {
         None => Err(not_found(id)),
         Some(existing) if existing.head.status == QuoteStatus::Voided => Err(LevyError::new(
             ErrorCode::Conflict,
@@ -131,12 +135,12 @@ pub fn adjust(
                 &store_hash,
             )
         }
-    })
+    }
 }
 
 /// `POST /void?id=`: mark the quote voided (kept, never deleted); voiding twice is fine.
-pub fn void(store: &dyn Store, caller: &Caller<'_>, id: &str) -> Result<QuoteState, StoreError> {
-    store.update_quote(caller.account, id, &mut |current| match current {
+pub fn void(current: Option<&QuoteState>, id: &str) -> Result<QuoteChange, LevyError> {
+    match current {
         None => Err(not_found(id)),
         Some(existing) if existing.head.status == QuoteStatus::Voided => Ok(QuoteChange::Keep),
         Some(existing) => {
@@ -152,7 +156,7 @@ pub fn void(store: &dyn Store, caller: &Caller<'_>, id: &str) -> Result<QuoteSta
             head.status = QuoteStatus::Voided;
             Ok(QuoteChange::Append(head, Box::new(v)))
         }
-    })
+    }
 }
 
 fn not_found(id: &str) -> LevyError {

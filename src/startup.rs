@@ -37,8 +37,7 @@ impl Application {
         });
         let state = web::Data::new(AppState {
             directory: ArcSwap::from_pointee(directory),
-            store,
-            durability,
+            store: crate::store::Storage::new(store, durability),
             limits: config.limits.clone(),
             account_writes: tokio::sync::Mutex::new(()),
             metrics,
@@ -126,10 +125,10 @@ impl Application {
             r = self.public => { admin.stop(true).await; r }
             r = self.admin => { public.stop(true).await; r }
         };
-        self.state.durability.stop();
-        let store = self.state.store.clone();
-        web::block(move || store.sync())
-            .await?
+        self.state
+            .store
+            .close()
+            .await
             .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
         result?;
         Ok(())

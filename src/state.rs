@@ -5,8 +5,7 @@
 use crate::accounts::Directory;
 use crate::config::Limits;
 use crate::metrics::Metrics;
-use crate::store::group_commit::GroupCommit;
-use crate::store::Store;
+use crate::store::Storage;
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 
@@ -14,8 +13,8 @@ use std::sync::Arc;
 pub struct AppState {
     /// Accounts and compiled rules; replaced whole on every change.
     pub directory: ArcSwap<Directory>,
-    pub store: Arc<dyn Store>,
-    pub durability: GroupCommit,
+    /// Accounts and quotes; every write through it returns once durable.
+    pub store: Storage,
     pub limits: Limits,
     /// Serializes account changes (read-modify-write of the directory and the store).
     pub account_writes: tokio::sync::Mutex<()>,

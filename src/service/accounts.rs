@@ -37,31 +37,25 @@ pub async fn modify<T: Send + 'static>(
     let directory = state.directory.load_full();
     let current = directory.get(id).map(|l| &l.account);
     let (next, out) = change(current)?;
-    let store = state.store.clone();
     let live = match next {
         Some(account) => {
             let rules = Arc::new(CompiledRules::from_valid(&account.rules));
-            let stored = account.clone();
-            tokio::task::spawn_blocking(move || store.put_account(&stored))
+            state
+                .store
+                .put_account(account.clone())
                 .await
-                .map_err(|_| LevyError::internal())?
                 .map_err(StoreError::into_client_error)?;
             Some(Arc::new(LiveAccount { account, rules }))
         }
         None => {
-            let gone = id.to_string();
-            tokio::task::spawn_blocking(move || store.delete_account(&gone))
+            state
+                .store
+                .delete_account(id.to_string())
                 .await
-                .map_err(|_| LevyError::internal())?
                 .map_err(StoreError::into_client_error)?;
             None
         }
     };
-    state
-        .durability
-        .durable()
-        .await
-        .map_err(StoreError::into_client_error)?;
     state.directory.store(Arc::new(directory.with(id, live)));
     Ok(out)
 }

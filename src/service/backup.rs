@@ -8,10 +8,9 @@ use crate::store::backup::Counts;
 /// The backup's bytes and what it holds.
 pub async fn take(state: &AppState) -> Result<(Vec<u8>, Counts), LevyError> {
     let _no_account_changes = state.account_writes.lock().await;
-    super::quotes::blocking(&state.store, |store| {
-        let mut buf = Vec::new();
-        let counts = store.backup(&mut buf)?;
-        Ok((buf, counts))
-    })
-    .await
+    state
+        .store
+        .backup()
+        .await
+        .map_err(crate::store::StoreError::into_client_error)
 }

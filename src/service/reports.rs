@@ -21,7 +21,10 @@ pub async fn liability(
     }
     super::accounts::get(state, account)?;
     let account = account.to_string();
-    let records =
-        super::quotes::blocking(&state.store, move |store| store.quotes(&account)).await?;
+    let records = state
+        .store
+        .quotes(account)
+        .await
+        .map_err(crate::store::StoreError::into_client_error)?;
     Ok(report::liability(&records, from, to))
 }

@@ -6,10 +6,12 @@
 //! many writers into one flush and fsync.
 
 pub mod backup;
+pub mod durable;
 pub mod group_commit;
 pub mod records;
 pub mod sled_store;
 
+pub use durable::Storage;
 pub use records::{QuoteHead, QuoteKind, QuoteRecord, QuoteState, QuoteStatus, QuoteVersion};
 
 use crate::accounts::Account;

@@ -222,7 +222,7 @@ async fn several_credentials_rotate_without_downtime() {
         200
     );
     // Only a salted hash is stored.
-    let stored = app.state.store.accounts().unwrap();
+    let stored = app.state.store.backend().accounts().unwrap();
     let text = serde_json::to_string(&stored).unwrap();
     assert!(!text.contains(&second.password));
 }

@@ -37,7 +37,13 @@ async fn commit_persists_and_an_identical_retry_returns_the_same_bytes() {
         "idempotent: byte-identical"
     );
 
-    let record = app.state.store.quote("acme", "order-1").unwrap().unwrap();
+    let record = app
+        .state
+        .store
+        .backend()
+        .quote("acme", "order-1")
+        .unwrap()
+        .unwrap();
     assert_eq!(record.status, QuoteStatus::Committed);
     assert_eq!(record.versions.len(), 1);
     assert_eq!(
@@ -94,7 +100,13 @@ async fn adjust_adds_a_version_and_keeps_its_description() {
         "external ids stay"
     );
 
-    let record = app.state.store.quote("acme", "order-3").unwrap().unwrap();
+    let record = app
+        .state
+        .store
+        .backend()
+        .quote("acme", "order-3")
+        .unwrap()
+        .unwrap();
     assert_eq!(record.versions.len(), 2);
     assert_eq!(record.versions[1].kind, QuoteKind::Adjust);
     assert_eq!(
@@ -157,7 +169,13 @@ async fn void_is_idempotent_and_404_for_unknown() {
         let res = app.post("/void?id=order-5", &login, &json!({})).await;
         assert_eq!(res.status(), 200);
     }
-    let record = app.state.store.quote("acme", "order-5").unwrap().unwrap();
+    let record = app
+        .state
+        .store
+        .backend()
+        .quote("acme", "order-5")
+        .unwrap()
+        .unwrap();
     assert_eq!(record.status, QuoteStatus::Voided);
     assert_eq!(record.versions.len(), 2, "a second void adds nothing");
 }
@@ -180,7 +198,13 @@ async fn commit_after_void_commits_again_as_a_new_version() {
         again["documents"][0]["external_id"],
         first["documents"][0]["external_id"]
     );
-    let record = app.state.store.quote("acme", "order-6").unwrap().unwrap();
+    let record = app
+        .state
+        .store
+        .backend()
+        .quote("acme", "order-6")
+        .unwrap()
+        .unwrap();
     assert_eq!(record.status, QuoteStatus::Committed);
     let kinds: Vec<_> = record
         .versions
@@ -206,7 +230,13 @@ async fn estimate_persists_nothing() {
             .status(),
         200
     );
-    assert!(app.state.store.quote("acme", "cart-1").unwrap().is_none());
+    assert!(app
+        .state
+        .store
+        .backend()
+        .quote("acme", "cart-1")
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -254,7 +284,13 @@ async fn concurrent_adjusts_and_voids_never_lose_an_update() {
             ok_adjusts.push(name);
         }
     }
-    let record = app.state.store.quote("acme", "hot").unwrap().unwrap();
+    let record = app
+        .state
+        .store
+        .backend()
+        .quote("acme", "hot")
+        .unwrap()
+        .unwrap();
     let numbers: Vec<u32> = record.versions.iter().map(|v| v.version).collect();
     assert_eq!(
         numbers,
