@@ -91,7 +91,7 @@ impl CompiledRules {
 
     /// Indexes a validated rule set; nothing in it is checked again.
     pub fn from_valid(document: &ValidRules) -> CompiledRules {
-        let zones = ZoneIndex::build(&document.zones);
+        let zones = ZoneIndex::build(document);
         let mut rates: HashMap<u64, Vec<CompiledRate>> = HashMap::new();
         for r in document.rates.iter().filter(|r| r.enabled) {
             rates.entry(r.tax_zone_id).or_default().push(CompiledRate {

@@ -6,7 +6,7 @@
 //! postal-code zones answers as fast as one with ten.
 
 use crate::rules::postal::{normalize_postal, PostalPattern};
-use crate::rules::{Zone, DEFAULT_ZONE_ID};
+use crate::rules::{ValidRules, DEFAULT_ZONE_ID};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -180,11 +180,13 @@ fn key(country: &str, code: &str) -> String {
 
 impl ZoneIndex {
     /// Builds the index; the zones are assumed validated (patterns parse).
-    pub fn build(zones: &[Zone]) -> ZoneIndex {
+    /// Indexes the enabled zones of a validated rule set, with the postal patterns
+    /// validation already parsed.
+    pub fn build(rules: &ValidRules) -> ZoneIndex {
         let mut ix = ZoneIndex::default();
-        for zone in zones
-            .iter()
-            .filter(|z| z.enabled && z.id != DEFAULT_ZONE_ID)
+        for (zone, patterns) in rules
+            .zones_with_patterns()
+            .filter(|(z, _)| z.enabled && z.id != DEFAULT_ZONE_ID)
         {
             let targets = &zone.shopper_target_settings;
             let groups: Arc<[String]> =
@@ -197,7 +199,7 @@ impl ZoneIndex {
                         .map(|g| g.to_string())
                         .collect()
                 };
-            for loc in &targets.locations {
+            for (loc, patterns) in targets.locations.iter().zip(patterns) {
                 let country = loc.country_code.trim().to_ascii_uppercase();
                 let subs: Arc<[String]> = loc
                     .subdivision_codes
@@ -205,10 +207,7 @@ impl ZoneIndex {
                     .map(|s| normalize_subdivision(&country, s))
                     .collect();
                 if !loc.postal_codes.is_empty() {
-                    for raw in &loc.postal_codes {
-                        let Ok(pattern) = PostalPattern::parse(raw) else {
-                            continue;
-                        };
+                    for (raw, pattern) in loc.postal_codes.iter().zip(patterns.iter().cloned()) {
                         let id = ix.entries.len();
                         ix.entries.push(Entry {
                             zone_id: zone.id,

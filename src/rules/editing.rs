@@ -120,7 +120,7 @@ fn check_zone(i: usize, z: &Zone) -> Result<(), LevyError> {
     if z.name.trim().is_empty() {
         return Err(bad(format!("[{i}].name"), "a zone needs a name"));
     }
-    validate_zone(&format!("[{i}]"), z)
+    validate_zone(&format!("[{i}]"), z).map(|_| ())
 }
 
 /// `POST .../tax/zones`: new zones with the next free ids.

@@ -25,6 +25,9 @@ pub struct ValidRules {
     document: RulesDocument,
     /// Position of class "0" in `document.classes`.
     default_class: usize,
+    /// The parsed postal patterns of each zone's locations, aligned with
+    /// `document.zones`, so that nothing compiles a pattern twice.
+    postal: Vec<Vec<Vec<PostalPattern>>>,
 }
 
 impl ValidRules {
@@ -39,6 +42,14 @@ impl ValidRules {
     /// Class "0", which validation guarantees.
     pub fn default_class(&self) -> &TaxClass {
         &self.document.classes[self.default_class]
+    }
+
+    /// Each zone with the parsed postal patterns of its locations (one list per location).
+    pub fn zones_with_patterns(&self) -> impl Iterator<Item = (&Zone, &[Vec<PostalPattern>])> {
+        self.document
+            .zones
+            .iter()
+            .zip(self.postal.iter().map(Vec::as_slice))
     }
 
     /// The empty rule set: class "0", zone 1, no rates, default settings.
@@ -102,8 +113,9 @@ impl RulesDocument {
         class_ids.insert(DEFAULT_CLASS_ID.into());
 
         let mut zone_ids = HashSet::new();
+        let mut postal = Vec::with_capacity(self.zones.len() + 1);
         for (i, zone) in self.zones.iter().enumerate() {
-            validate_zone(&format!("zones[{i}]"), zone)?;
+            postal.push(validate_zone(&format!("zones[{i}]"), zone)?);
             if !zone_ids.insert(zone.id) {
                 return Err(invalid(
                     format!("zones[{i}].id"),
@@ -113,6 +125,7 @@ impl RulesDocument {
         }
         if !zone_ids.contains(&DEFAULT_ZONE_ID) {
             self.zones.insert(0, default_zone());
+            postal.insert(0, Vec::new());
             zone_ids.insert(DEFAULT_ZONE_ID);
         }
 
@@ -131,6 +144,7 @@ impl RulesDocument {
         Ok(ValidRules {
             document: self,
             default_class,
+            postal,
         })
     }
 }
@@ -162,7 +176,8 @@ pub fn validate_class(at: &str, class: &TaxClass) -> Result<(), LevyError> {
 }
 
 /// One zone on its own, at `at`: BigCommerce's guards for zone 1, locations, patterns.
-pub fn validate_zone(at: &str, zone: &Zone) -> Result<(), LevyError> {
+/// Returns the parsed postal patterns of each location.
+pub fn validate_zone(at: &str, zone: &Zone) -> Result<Vec<Vec<PostalPattern>>, LevyError> {
     let field = |f: &str| format!("{at}.{f}");
     if zone.id == 0 {
         return Err(invalid(field("id"), "zone ids start at 1"));
@@ -181,7 +196,7 @@ pub fn validate_zone(at: &str, zone: &Zone) -> Result<(), LevyError> {
                 "the default zone (1) applies to every shopper and cannot have locations or customer groups",
             ));
         }
-        return Ok(());
+        return Ok(Vec::new());
     }
     if targets.locations.is_empty() {
         return Err(invalid(
@@ -189,11 +204,12 @@ pub fn validate_zone(at: &str, zone: &Zone) -> Result<(), LevyError> {
             "a zone other than the default zone needs at least one location",
         ));
     }
+    let mut patterns = Vec::with_capacity(targets.locations.len());
     for (j, loc) in targets.locations.iter().enumerate() {
-        validate_location(
+        patterns.push(validate_location(
             &field(&format!("shopper_target_settings.locations[{j}]")),
             loc,
-        )?;
+        )?);
     }
     for (j, g) in targets.customer_groups.iter().enumerate() {
         if *g < 0 {
@@ -203,10 +219,10 @@ pub fn validate_zone(at: &str, zone: &Zone) -> Result<(), LevyError> {
             ));
         }
     }
-    Ok(())
+    Ok(patterns)
 }
 
-fn validate_location(at: &str, loc: &Location) -> Result<(), LevyError> {
+fn validate_location(at: &str, loc: &Location) -> Result<Vec<PostalPattern>, LevyError> {
     let cc = loc.country_code.trim();
     if cc.len() != 2 || !cc.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(invalid(
@@ -225,10 +241,13 @@ fn validate_location(at: &str, loc: &Location) -> Result<(), LevyError> {
             ));
         }
     }
-    for (k, pattern) in loc.postal_codes.iter().enumerate() {
-        PostalPattern::parse(pattern).map_err(|m| invalid(format!("{at}.postal_codes[{k}]"), m))?;
-    }
-    Ok(())
+    loc.postal_codes
+        .iter()
+        .enumerate()
+        .map(|(k, pattern)| {
+            PostalPattern::parse(pattern).map_err(|m| invalid(format!("{at}.postal_codes[{k}]"), m))
+        })
+        .collect()
 }
 
 /// One rate at `at`, against the classes it may name and whether its zone exists.
