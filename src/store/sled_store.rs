@@ -1,9 +1,11 @@
 //! The embedded store: sled 0.34.
 //!
-//! Three trees: `accounts` (id -> account), `quote_heads` (`account \0 quote id` -> the
-//! quote's head) and `quote_versions` (`account \0 quote id \0 version` (big-endian) ->
-//! one version). An update appends one version and rewrites the small head, both in one
-//! transaction, so its cost does not grow with the quote's history. Updates of one
+//! Two trees: `accounts` (id -> account) and `quote_log`, which holds each quote's head
+//! (`h account \0 quote id` -> status, keys, latest version numbers) and each of its
+//! versions (`v account \0 quote id \0 version` (big-endian) -> one version). An update
+//! appends one version and rewrites the small head in one atomic batch of one tree
+//! (cheaper than a transaction across trees), so its cost does not grow with the
+//! quote's history. Updates of one
 //! quote are serialized by a striped lock. Stores written before this layout (one
 //! `quotes` record per quote, every version inside) are split at start.
 //!
@@ -27,8 +29,8 @@ const STRIPES: usize = 256;
 pub struct SledStore {
     db: sled::Db,
     accounts: sled::Tree,
-    heads: sled::Tree,
-    versions: sled::Tree,
+    /// Heads (`h` keys) and versions (`v` keys) of every quote.
+    quotes: sled::Tree,
     locks: Vec<Mutex<()>>,
     hasher: std::collections::hash_map::RandomState,
     dir: PathBuf,
@@ -50,10 +52,21 @@ fn quote_key(account: &str, id: &str) -> Vec<u8> {
     k
 }
 
+fn tagged(tag: u8, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 6);
+    k.push(tag);
+    k.extend_from_slice(key);
+    k
+}
+
+/// The key of a quote's head (or, with an empty id, the prefix of an account's heads).
+fn head_key(quote_key: &[u8]) -> Vec<u8> {
+    tagged(b'h', quote_key)
+}
+
 /// The prefix of every version of a quote: its key and a separator.
 fn versions_prefix(quote_key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(quote_key.len() + 5);
-    k.extend_from_slice(quote_key);
+    let mut k = tagged(b'v', quote_key);
     k.push(0);
     k
 }
@@ -131,15 +144,13 @@ impl SledStore {
                 }
             })?;
         let accounts = db.open_tree("accounts").map_err(backend)?;
-        let heads = db.open_tree("quote_heads").map_err(backend)?;
-        let versions = db.open_tree("quote_versions").map_err(backend)?;
+        let quotes = db.open_tree("quote_log").map_err(backend)?;
         let log = File::open(dir.join("db"))
             .map_err(|e| backend(format!("cannot open the log file: {e}")))?;
         let store = SledStore {
             db,
             accounts,
-            heads,
-            versions,
+            quotes,
             locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
             hasher: Default::default(),
             dir: dir.to_path_buf(),
@@ -156,13 +167,13 @@ impl SledStore {
                 String::from_utf8_lossy(k)
             ))
         };
-        for kv in store.heads.iter() {
+        for kv in store.quotes.iter() {
             let (k, v) = kv.map_err(backend)?;
-            decode::<QuoteHead>(&v).map_err(|e| damaged(&k, e))?;
-        }
-        for kv in store.versions.iter() {
-            let (k, v) = kv.map_err(backend)?;
-            decode::<QuoteVersion>(&v).map_err(|e| damaged(&k, e))?;
+            match k.first() {
+                Some(b'h') => decode::<QuoteHead>(&v).map(|_| ()),
+                _ => decode::<QuoteVersion>(&v).map(|_| ()),
+            }
+            .map_err(|e| damaged(&k, e))?;
         }
         fsync_dir(dir)?;
         Ok(store)
@@ -193,7 +204,7 @@ impl SledStore {
             (Some(_), None) => Err(damaged("its database lost its records")),
             (None, inside) => {
                 let has_data = !self.accounts.is_empty()
-                    || !self.heads.is_empty()
+                    || !self.quotes.is_empty()
                     || !self.db.open_tree("quotes").map_err(backend)?.is_empty();
                 if inside.is_some() || has_data || self.dir.join("levy-store-id.tmp").exists() {
                     // A store from before identities, or the file was lost: adopt it.
@@ -216,8 +227,9 @@ impl SledStore {
     }
 
     /// Splits the whole-quote records of a store written before one record per version
-    /// (tree `quotes`) into heads and versions, one quote per transaction that also
-    /// removes the old record, so an interrupted split resumes at the next start.
+    /// (tree `quotes`) into heads and versions. Each quote is written in one batch, then
+    /// its old record removed; writing the same quote twice gives the same records, so an
+    /// interrupted split simply resumes at the next start.
     fn split_whole_records(&self) -> Result<(), StoreError> {
         let old = self.db.open_tree("quotes").map_err(backend)?;
         if old.is_empty() {
@@ -232,22 +244,8 @@ impl SledStore {
                     String::from_utf8_lossy(&k)
                 ))
             })?;
-            let head = encode(&record.head())?;
-            let versions: Vec<(Vec<u8>, Vec<u8>)> = record
-                .versions
-                .iter()
-                .map(|ver| Ok((version_key(&k, ver.version), encode(ver)?)))
-                .collect::<Result<_, StoreError>>()?;
-            (&old, &self.heads, &self.versions)
-                .transaction(|(o, h, vs)| {
-                    for (vk, vv) in &versions {
-                        vs.insert(vk.as_slice(), vv.as_slice())?;
-                    }
-                    h.insert(&k, head.as_slice())?;
-                    o.remove(&k)?;
-                    Ok(())
-                })
-                .map_err(|e: sled::transaction::TransactionError<()>| backend(format!("{e:?}")))?;
+            self.write(&k, &record.head(), &record.versions)?;
+            old.remove(&k).map_err(backend)?;
             count += 1;
         }
         self.sync()?;
@@ -260,13 +258,13 @@ impl SledStore {
 
     /// The head and latest priced version of a quote.
     fn state(&self, key: &[u8]) -> Result<Option<QuoteState>, StoreError> {
-        let Some(h) = self.heads.get(key).map_err(backend)? else {
+        let Some(h) = self.quotes.get(head_key(key)).map_err(backend)? else {
             return Ok(None);
         };
         let head: QuoteHead = decode(&h)?;
         let latest = match head.priced {
             0 => None,
-            n => match self.versions.get(version_key(key, n)).map_err(backend)? {
+            n => match self.quotes.get(version_key(key, n)).map_err(backend)? {
                 Some(v) => Some(decode(&v)?),
                 None => {
                     return Err(StoreError::Corrupt(format!(
@@ -281,34 +279,34 @@ impl SledStore {
 
     /// Every version of a quote, oldest first.
     fn all_versions(&self, key: &[u8]) -> Result<Vec<QuoteVersion>, StoreError> {
-        self.versions
+        self.quotes
             .scan_prefix(versions_prefix(key))
             .values()
             .map(|v| decode(&v.map_err(backend)?))
             .collect()
     }
 
-    /// Writes a head and versions in one transaction.
+    /// A whole quote from its key and stored head.
+    fn record(&self, key: &[u8], head: &[u8]) -> Result<QuoteRecord, StoreError> {
+        Ok(QuoteRecord::from_parts(
+            decode(head)?,
+            self.all_versions(key)?,
+        ))
+    }
+
+    /// Writes a head (plain JSON: it is small) and versions in one atomic batch.
     fn write(
         &self,
         key: &[u8],
         head: &QuoteHead,
         versions: &[QuoteVersion],
     ) -> Result<(), StoreError> {
-        let head = encode(head)?;
-        let versions: Vec<(Vec<u8>, Vec<u8>)> = versions
-            .iter()
-            .map(|v| Ok((version_key(key, v.version), encode(v)?)))
-            .collect::<Result<_, StoreError>>()?;
-        (&self.heads, &self.versions)
-            .transaction(|(h, vs)| {
-                for (vk, vv) in &versions {
-                    vs.insert(vk.as_slice(), vv.as_slice())?;
-                }
-                h.insert(key, head.as_slice())?;
-                Ok(())
-            })
-            .map_err(|e: sled::transaction::TransactionError<()>| backend(format!("{e:?}")))
+        let mut batch = sled::Batch::default();
+        for v in versions {
+            batch.insert(version_key(key, v.version), encode(v)?);
+        }
+        batch.insert(head_key(key), serde_json::to_vec(head).map_err(backend)?);
+        self.quotes.apply_batch(batch).map_err(backend)
     }
 
     fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
@@ -365,20 +363,16 @@ impl Store for SledStore {
 
     fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
         let prefix = quote_key(id, "");
-        let keys = |tree: &sled::Tree| -> Result<Vec<sled::IVec>, StoreError> {
-            tree.scan_prefix(&prefix)
-                .keys()
-                .collect::<Result<_, _>>()
-                .map_err(backend)
-        };
-        let (heads, versions) = (keys(&self.heads)?, keys(&self.versions)?);
-        let existed = (&self.accounts, &self.heads, &self.versions)
-            .transaction(|(a, h, v)| {
-                for k in &heads {
-                    h.remove(k)?;
-                }
-                for k in &versions {
-                    v.remove(k)?;
+        let mut keys: Vec<sled::IVec> = Vec::new();
+        for p in [head_key(&prefix), tagged(b'v', &prefix)] {
+            for k in self.quotes.scan_prefix(p).keys() {
+                keys.push(k.map_err(backend)?);
+            }
+        }
+        let existed = (&self.accounts, &self.quotes)
+            .transaction(|(a, log)| {
+                for k in &keys {
+                    log.remove(k)?;
                 }
                 Ok(a.remove(id.as_bytes())?.is_some())
             })
@@ -388,11 +382,8 @@ impl Store for SledStore {
 
     fn quote(&self, account: &str, id: &str) -> Result<Option<QuoteRecord>, StoreError> {
         let key = quote_key(account, id);
-        match self.heads.get(&key).map_err(backend)? {
-            Some(h) => Ok(Some(QuoteRecord::from_parts(
-                decode(&h)?,
-                self.all_versions(&key)?,
-            ))),
+        match self.quotes.get(head_key(&key)).map_err(backend)? {
+            Some(h) => Ok(Some(self.record(&key, &h)?)),
             None => Ok(None),
         }
     }
@@ -430,11 +421,11 @@ impl Store for SledStore {
     }
 
     fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError> {
-        self.heads
-            .scan_prefix(quote_key(account, ""))
+        self.quotes
+            .scan_prefix(head_key(&quote_key(account, "")))
             .map(|kv| {
                 let (k, h) = kv.map_err(backend)?;
-                Ok(QuoteRecord::from_parts(decode(&h)?, self.all_versions(&k)?))
+                self.record(&k[1..], &h)
             })
             .collect()
     }
@@ -456,12 +447,9 @@ impl Store for SledStore {
         for account in self.accounts()? {
             writer.account(&account)?;
         }
-        for kv in self.heads.iter() {
+        for kv in self.quotes.scan_prefix(b"h") {
             let (k, h) = kv.map_err(backend)?;
-            writer.quote(&QuoteRecord::from_parts(
-                decode(&h)?,
-                self.all_versions(&k)?,
-            ))?;
+            writer.quote(&self.record(&k[1..], &h)?)?;
         }
         writer.finish()
     }
@@ -528,7 +516,7 @@ mod tests {
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
         same(&store.quote("acme", "113").unwrap().unwrap(), &written);
         assert!(store.db.open_tree("quotes").unwrap().is_empty());
-        assert_eq!(store.versions.len(), 3);
+        assert_eq!(store.quotes.scan_prefix(b"v").count(), 3);
         let state = store.state(&quote_key("acme", "113")).unwrap().unwrap();
         assert_eq!((state.head.version, state.head.priced), (3, 2));
         assert_eq!(state.latest.unwrap().version, 2);
@@ -544,8 +532,11 @@ mod tests {
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
         store.put_quote(&record()).unwrap();
         let key = quote_key("acme", "113");
-        let before: Vec<(sled::IVec, sled::IVec)> =
-            store.versions.iter().collect::<Result<_, _>>().unwrap();
+        let before: Vec<(sled::IVec, sled::IVec)> = store
+            .quotes
+            .scan_prefix(b"v")
+            .collect::<Result<_, _>>()
+            .unwrap();
         let after = store
             .update_quote("acme", "113", &mut |current| {
                 let current = current.unwrap();
@@ -556,8 +547,11 @@ mod tests {
             })
             .unwrap();
         assert_eq!((after.head.version, after.head.priced), (4, 4));
-        let now: Vec<(sled::IVec, sled::IVec)> =
-            store.versions.iter().collect::<Result<_, _>>().unwrap();
+        let now: Vec<(sled::IVec, sled::IVec)> = store
+            .quotes
+            .scan_prefix(b"v")
+            .collect::<Result<_, _>>()
+            .unwrap();
         assert_eq!(now.len(), 4);
         assert_eq!(&now[..3], &before[..], "earlier versions are not rewritten");
         assert_eq!(now[3].0, version_key(&key, 4));
