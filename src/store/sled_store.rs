@@ -3,9 +3,11 @@
 //! Two trees: `accounts` (id -> account) and `quote_log`, which holds each quote's head
 //! (`h account \0 quote id` -> status, keys, latest version numbers) and each of its
 //! versions (`v account \0 quote id \0 version` (big-endian) -> one version). An update
-//! appends one version and rewrites the small head in one atomic batch of one tree
-//! (cheaper than a transaction across trees), so its cost does not grow with the
-//! quote's history. Updates of one
+//! inserts its version, then the small head: the head is the commit point. A version
+//! beyond its head's number (a crash between the two inserts, never acknowledged) is
+//! ignored by every read and overwritten by the next update. Two plain inserts keep
+//! updates of different quotes concurrent (a sled batch or transaction would take a
+//! tree-wide lock), and an update's cost does not grow with the quote's history. Updates of one
 //! quote are serialized by a striped lock. Stores written before this layout (one
 //! `quotes` record per quote, every version inside) are split at start.
 //!
@@ -227,9 +229,9 @@ impl SledStore {
     }
 
     /// Splits the whole-quote records of a store written before one record per version
-    /// (tree `quotes`) into heads and versions. Each quote is written in one batch, then
-    /// its old record removed; writing the same quote twice gives the same records, so an
-    /// interrupted split simply resumes at the next start.
+    /// (tree `quotes`) into heads and versions. Each quote is written (versions, then its
+    /// head), then its old record removed; writing the same quote twice gives the same
+    /// records, so an interrupted split simply resumes at the next start.
     fn split_whole_records(&self) -> Result<(), StoreError> {
         let old = self.db.open_tree("quotes").map_err(backend)?;
         if old.is_empty() {
@@ -277,10 +279,10 @@ impl SledStore {
         Ok(Some(QuoteState { head, latest }))
     }
 
-    /// Every version of a quote, oldest first.
-    fn all_versions(&self, key: &[u8]) -> Result<Vec<QuoteVersion>, StoreError> {
+    /// The versions of a quote up to its head's, oldest first.
+    fn versions_upto(&self, key: &[u8], head: &QuoteHead) -> Result<Vec<QuoteVersion>, StoreError> {
         self.quotes
-            .scan_prefix(versions_prefix(key))
+            .range(version_key(key, 1)..=version_key(key, head.version))
             .values()
             .map(|v| decode(&v.map_err(backend)?))
             .collect()
@@ -288,25 +290,27 @@ impl SledStore {
 
     /// A whole quote from its key and stored head.
     fn record(&self, key: &[u8], head: &[u8]) -> Result<QuoteRecord, StoreError> {
-        Ok(QuoteRecord::from_parts(
-            decode(head)?,
-            self.all_versions(key)?,
-        ))
+        let head: QuoteHead = decode(head)?;
+        let versions = self.versions_upto(key, &head)?;
+        Ok(QuoteRecord::from_parts(head, versions))
     }
 
-    /// Writes a head (plain JSON: it is small) and versions in one atomic batch.
+    /// Writes versions, then the head (plain JSON: it is small), which makes them count.
     fn write(
         &self,
         key: &[u8],
         head: &QuoteHead,
         versions: &[QuoteVersion],
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
         for v in versions {
-            batch.insert(version_key(key, v.version), encode(v)?);
+            self.quotes
+                .insert(version_key(key, v.version), encode(v)?)
+                .map_err(backend)?;
         }
-        batch.insert(head_key(key), serde_json::to_vec(head).map_err(backend)?);
-        self.quotes.apply_batch(batch).map_err(backend)
+        self.quotes
+            .insert(head_key(key), serde_json::to_vec(head).map_err(backend)?)
+            .map_err(backend)?;
+        Ok(())
     }
 
     fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
@@ -568,6 +572,43 @@ mod tests {
         assert_eq!(
             store.quote("acme", "113").unwrap().unwrap().versions.len(),
             4
+        );
+    }
+
+    #[test]
+    fn a_version_written_without_its_head_is_ignored_and_then_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        let written = record();
+        store.put_quote(&written).unwrap();
+        let key = quote_key("acme", "113");
+        // A crash between the two inserts of an update: version 4 is there, the head is not.
+        let orphan = version(4, QuoteKind::Commit);
+        store
+            .quotes
+            .insert(version_key(&key, 4), encode(&orphan).unwrap())
+            .unwrap();
+        same(&store.quote("acme", "113").unwrap().unwrap(), &written);
+        same(&store.quotes("acme").unwrap()[0], &written);
+        let state = store.state(&key).unwrap().unwrap();
+        assert_eq!(state.head.version, 3);
+        // The next update takes number 4 with its own content.
+        let after = store
+            .update_quote("acme", "113", &mut |current| {
+                let current = current.unwrap();
+                let mut v = version(current.head.next_version(), QuoteKind::Adjust);
+                v.adjust_description = Some("the real one".into());
+                Ok(QuoteChange::Append(
+                    current.head.clone().with(&v),
+                    Box::new(v),
+                ))
+            })
+            .unwrap();
+        assert_eq!(after.head.version, 4);
+        let record = store.quote("acme", "113").unwrap().unwrap();
+        assert_eq!(
+            record.versions[3].adjust_description.as_deref(),
+            Some("the real one")
         );
     }
 }
