@@ -288,7 +288,9 @@ fn request(exclusive_only: bool) -> impl Strategy<Value = QuoteRequest> {
         })
 }
 
-fn lines_of(doc: &DocumentResponse) -> Vec<&LineResponse> {
+/// A response document's lines in SPEC line order (items, each followed by its wrapping,
+/// then shipping, handling).
+pub(crate) fn lines_of(doc: &DocumentResponse) -> Vec<&LineResponse> {
     let mut out = Vec::new();
     for item in &doc.items {
         out.push(item);
@@ -301,7 +303,8 @@ fn lines_of(doc: &DocumentResponse) -> Vec<&LineResponse> {
     out
 }
 
-fn request_lines(doc: &DocumentRequest) -> Vec<&LineRequest> {
+/// A request document's lines in the same order.
+pub(crate) fn request_lines(doc: &DocumentRequest) -> Vec<&LineRequest> {
     let mut out = Vec::new();
     for item in &doc.items {
         out.push(item);

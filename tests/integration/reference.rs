@@ -8,6 +8,7 @@
 //! `1 + R`, amounts finer than the currency's minor unit, refunds, compound priorities,
 //! every rounding level and mode, JPY/USD/KWD.
 
+use crate::properties::{lines_of, request_lines};
 use levy::engine::{compute, CompiledRules};
 use levy::quote::*;
 use levy::rounding::{RoundingLevel, RoundingMode};
@@ -447,32 +448,6 @@ fn request() -> impl Strategy<Value = (QuoteRequest, u32)> {
         })
 }
 
-fn request_lines(doc: &DocumentRequest) -> Vec<&LineRequest> {
-    let mut out = Vec::new();
-    for item in &doc.items {
-        out.push(item);
-        if let Some(w) = &item.wrapping {
-            out.push(w.as_ref());
-        }
-    }
-    out.push(&doc.shipping);
-    out.push(&doc.handling);
-    out
-}
-
-fn response_lines(doc: &DocumentResponse) -> Vec<&LineResponse> {
-    let mut out = Vec::new();
-    for item in &doc.items {
-        out.push(item);
-        if let Some(w) = &item.wrapping {
-            out.push(w.as_ref());
-        }
-    }
-    out.push(&doc.shipping);
-    out.push(&doc.handling);
-    out
-}
-
 fn actual(line: &LineResponse) -> Expected {
     let p = &line.price;
     Expected {
@@ -499,7 +474,7 @@ proptest! {
         for (d, (doc, rdoc)) in out.response.documents.iter().zip(&req.documents).enumerate() {
             let lines = request_lines(rdoc);
             let expected = reference_document(&rules, &req.customer, &lines, dp);
-            for (i, (line, want)) in response_lines(doc).into_iter().zip(expected).enumerate() {
+            for (i, (line, want)) in lines_of(doc).into_iter().zip(expected).enumerate() {
                 prop_assert_eq!(actual(line), want, "document {}, line {} (SPEC line order)", d, i);
             }
         }
