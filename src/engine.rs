@@ -73,12 +73,9 @@ impl CompiledRate {
 
 impl Fraction {
     fn of_percent(percent: Decimal) -> Fraction {
-        let hundred = Exact::from_decimal(Decimal::ONE_HUNDRED);
         Fraction {
             shown: percent / Decimal::ONE_HUNDRED,
-            exact: Exact::from_decimal(percent)
-                .div(&hundred)
-                .expect("100 is not zero"),
+            exact: Exact::from_percent(percent),
         }
     }
 }

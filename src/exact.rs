@@ -53,6 +53,15 @@ impl Exact {
         }
     }
 
+    /// The exact fraction of a percentage (`8.25` -> 825/10000).
+    pub fn from_percent(percent: Decimal) -> Exact {
+        // scale <= 28, so 10^scale * 100 <= 10^30 fits.
+        Exact::Small {
+            num: percent.mantissa(),
+            den: POW10[percent.scale() as usize + 2],
+        }
+    }
+
     pub fn is_zero(&self) -> bool {
         match self {
             Exact::Small { num, .. } => *num == 0,
@@ -420,6 +429,18 @@ mod tests {
         let half = x.sub(&x.sub(&e("0.005"))).add(&e("1.0"));
         assert_eq!(half.round(2, RoundingMode::HalfUp).unwrap(), d("1.01"));
         assert_eq!(half.round(2, RoundingMode::HalfEven).unwrap(), d("1.00"));
+    }
+
+    #[test]
+    fn a_percentage_is_its_fraction() {
+        assert_eq!(Exact::from_percent(d("8.25")), e("0.0825"));
+        assert_eq!(Exact::from_percent(d("1000")), e("10"));
+        let tiny = Exact::from_percent(Decimal::new(1, 28));
+        let big = Exact::Small {
+            num: 10i128.pow(30),
+            den: 1,
+        };
+        assert_eq!(tiny.mul(&big), e("1"));
     }
 
     #[test]

@@ -54,9 +54,15 @@ impl ValidRules {
 
     /// The empty rule set: class "0", zone 1, no rates, default settings.
     pub fn empty() -> ValidRules {
-        RulesDocument::default()
-            .validate()
-            .expect("the empty document is valid")
+        ValidRules {
+            document: RulesDocument {
+                classes: vec![default_tax_class()],
+                zones: vec![default_zone()],
+                ..RulesDocument::default()
+            },
+            default_class: 0,
+            postal: vec![Vec::new()],
+        }
     }
 }
 
@@ -340,6 +346,11 @@ mod tests {
 
     fn doc(json: &str) -> Result<ValidRules, LevyError> {
         crate::json::parse::<RulesDocument>(json.as_bytes())?.validate()
+    }
+
+    #[test]
+    fn the_empty_rule_set_is_the_validated_empty_document() {
+        assert_eq!(ValidRules::empty(), doc("{}").unwrap());
     }
 
     #[test]
