@@ -159,6 +159,33 @@ pub fn void(current: Option<&QuoteState>, id: &str) -> Result<QuoteChange, LevyE
     }
 }
 
+/// The longest quote id accepted, in bytes (BigCommerce's ids are far shorter).
+pub const MAX_QUOTE_ID_BYTES: usize = 255;
+
+/// One rule for quote ids everywhere: non-empty, at most [`MAX_QUOTE_ID_BYTES`] bytes,
+/// compared exactly as sent (never trimmed), so a committed quote can always be adjusted
+/// and voided by the id it was committed with.
+pub fn check_id(id: &str) -> Result<(), LevyError> {
+    if id.is_empty() {
+        return Err(LevyError::at(
+            ErrorCode::InvalidField,
+            "id",
+            "a quote id may not be empty",
+        ));
+    }
+    if id.len() > MAX_QUOTE_ID_BYTES {
+        return Err(LevyError::at(
+            ErrorCode::InvalidField,
+            "id",
+            format!(
+                "a quote id has at most {MAX_QUOTE_ID_BYTES} bytes; this one has {}",
+                id.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn not_found(id: &str) -> LevyError {
     LevyError::new(
         ErrorCode::NotFound,

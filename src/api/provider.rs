@@ -222,17 +222,14 @@ fn quote_id(req: &HttpRequest) -> Result<String, ApiError> {
                     "the query string cannot be read",
                 ))
             })?;
-    query
-        .get("id")
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            ApiError(LevyError::at(
-                ErrorCode::BadRequest,
-                "id",
-                "the query parameter `id` is required",
-            ))
-        })
+    // As sent: the service checks it (non-empty, at most 255 bytes) and never trims it.
+    query.get("id").cloned().ok_or_else(|| {
+        ApiError(LevyError::at(
+            ErrorCode::BadRequest,
+            "id",
+            "the query parameter `id` is required",
+        ))
+    })
 }
 
 async fn adjust(

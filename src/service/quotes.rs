@@ -30,6 +30,7 @@ pub async fn commit(
     request: QuoteRequest,
     response: QuoteResponse,
 ) -> Result<QuoteState, LevyError> {
+    lifecycle::check_id(&request.id)?;
     let (account, id) = (client.account.clone(), request.id.clone());
     let quote = state
         .store
@@ -54,6 +55,7 @@ pub async fn adjust(
     request: QuoteRequest,
     response: QuoteResponse,
 ) -> Result<QuoteState, LevyError> {
+    lifecycle::check_id(&id)?;
     let quote = state
         .store
         .update_quote(client.account, id.clone(), move |current| {
@@ -67,6 +69,7 @@ pub async fn adjust(
 
 /// `POST /void?id=`.
 pub async fn void(state: &AppState, client: Client, id: String) -> Result<QuoteState, LevyError> {
+    lifecycle::check_id(&id)?;
     let quote = state
         .store
         .update_quote(client.account, id.clone(), move |current| {

@@ -317,3 +317,35 @@ async fn concurrent_adjusts_and_voids_never_lose_an_update() {
     );
     assert!(record.versions.iter().any(|v| v.kind == QuoteKind::Void));
 }
+
+#[tokio::test]
+async fn quote_ids_are_kept_as_sent_non_empty_and_at_most_255_bytes() {
+    let (app, login) = app_with_demo().await;
+    // Spaces belong to the id: committed as sent, adjusted and voided by that same id.
+    let res = app.post("/commit", &login, &quote(" ws-1 ", &["10"])).await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .post("/adjust?id=%20ws-1%20", &login, &quote(" ws-1 ", &["20"]))
+        .await;
+    assert_eq!(
+        res.status(),
+        200,
+        "adjust finds the id it was committed with"
+    );
+    let res = app.post("/void?id=ws-1", &login, &json!({})).await;
+    assert_eq!(res.status(), 404, "a trimmed id names another quote");
+    let res = app.post("/void?id=%20ws-1%20", &login, &json!({})).await;
+    assert_eq!(res.status(), 200);
+
+    for id in [String::new(), "x".repeat(256)] {
+        let res = app.post("/commit", &login, &quote(&id, &["10"])).await;
+        assert_eq!(res.status(), 400, "{id:?}");
+        assert_eq!(json(res).await["error"]["path"], "id");
+    }
+    let res = app.post("/adjust?id=", &login, &quote("a", &["10"])).await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(json(res).await["error"]["path"], "id");
+    let long = "y".repeat(255);
+    let res = app.post("/commit", &login, &quote(&long, &["10"])).await;
+    assert_eq!(res.status(), 200, "255 bytes is the limit, not over it");
+}
