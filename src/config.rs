@@ -155,11 +155,23 @@ impl Config {
         if path.exists() {
             figment = figment.merge(Toml::file(&path));
         }
-        let figment = figment.merge(Env::prefixed("LEVY_").split("__").ignore(&[
-            "config",
-            "admin_url",
-            "log",
-        ]));
+        // Secrets are taken from the environment as they are written: figment would read
+        // `000123` as the number 123 and `true` as a boolean.
+        let figment = figment.merge(
+            Env::prefixed("LEVY_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    ![
+                        "config",
+                        "admin_url",
+                        "log",
+                        "admin_token",
+                        "demo__password",
+                    ]
+                    .contains(&key.as_str())
+                })
+                .split("__"),
+        );
         let mut config: Config = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
@@ -167,6 +179,14 @@ impl Config {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
+        if let Some(token) = std::env::var_os("LEVY_ADMIN_TOKEN") {
+            config.admin_token = Some(secret(token, "LEVY_ADMIN_TOKEN")?);
+        }
+        if let (Some(demo), Some(password)) =
+            (&mut config.demo, std::env::var_os("LEVY_DEMO__PASSWORD"))
+        {
+            demo.password = secret(password, "LEVY_DEMO__PASSWORD")?;
+        }
         if let Some(mb) = config.cache_mb.take() {
             config.store.cache_mb = mb;
         }
@@ -203,6 +223,13 @@ impl Config {
     pub fn store_path(&self) -> &Path {
         self.store.path.as_deref().unwrap_or(&self.data_dir)
     }
+}
+
+/// An environment secret, exactly as written.
+fn secret(value: std::ffi::OsString, name: &str) -> anyhow::Result<String> {
+    value
+        .into_string()
+        .map_err(|_| anyhow::anyhow!("{name} is not valid UTF-8"))
 }
 
 fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -278,6 +305,22 @@ mod tests {
     #[test]
     fn a_top_level_cache_mb_from_before_the_store_section_still_counts() {
         assert_eq!(load("cache_mb = 12\n").store.cache_mb, 12);
+    }
+
+    #[test]
+    fn secrets_from_the_environment_are_read_as_written() {
+        // The only test that sets these variables (others do not read them).
+        for token in ["000123", "true", "1e3"] {
+            std::env::set_var("LEVY_ADMIN_TOKEN", token);
+            std::env::set_var("LEVY_DEMO__PASSWORD", token);
+            let c = load(
+                "[demo]\naccount = \"d\"\nusername = \"u\"\npassword = \"p\"\nrules = \"r.json\"\n",
+            );
+            assert_eq!(c.admin_token.as_deref(), Some(token));
+            assert_eq!(c.demo.unwrap().password, token);
+        }
+        std::env::remove_var("LEVY_ADMIN_TOKEN");
+        std::env::remove_var("LEVY_DEMO__PASSWORD");
     }
 
     #[test]

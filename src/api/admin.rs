@@ -14,6 +14,7 @@ use actix_web::http::header;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -58,15 +59,17 @@ async fn require_token(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+        .and_then(|v| v.trim().split_once(' '))
+        // The scheme is case-insensitive (RFC 9110 section 11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .unwrap_or("");
     let ok = state.is_some_and(|s| {
         let expected = s.admin_token.as_bytes();
-        !expected.is_empty() && bool::from(presented.as_bytes().ct_eq(expected))
+        // Digests of equal length, compared in constant time: neither the token's
+        // content nor its length shows in the time a guess takes.
+        !expected.is_empty()
+            && bool::from(Sha256::digest(presented.as_bytes()).ct_eq(&Sha256::digest(expected)))
     });
     if !ok {
         let err = LevyError::new(

@@ -859,3 +859,26 @@ async fn metrics_in_prometheus_text_format() {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
 }
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = app_with_account().await;
+    let url = format!("{}/admin/accounts", app.admin_address);
+    for (header, status) in [
+        (format!("BEARER {ADMIN_TOKEN}"), 200),
+        (format!("bearer {ADMIN_TOKEN}"), 200),
+        (format!("Bearer  {ADMIN_TOKEN} "), 200),
+        (format!("Basic {ADMIN_TOKEN}"), 401),
+        (format!("Bearer {ADMIN_TOKEN}x"), 401),
+        ("Bearer".to_string(), 401),
+    ] {
+        let res = app
+            .client
+            .get(&url)
+            .header("Authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{header}");
+    }
+}
