@@ -82,8 +82,16 @@ impl AdminClient {
         let tmp = file.with_extension("partial");
         {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)
+            // A backup holds customer addresses and credential hashes: owner only.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options
+                .open(&tmp)
                 .with_context(|| format!("creating {}", tmp.display()))?;
+            #[cfg(unix)]
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
             f.write_all(&bytes)?;
             f.sync_all()?;
         }

@@ -177,6 +177,9 @@ impl SledStore {
             }
             .map_err(|e| damaged(&k, e))?;
         }
+        // Customer addresses and credential hashes: owner only, also for a store created
+        // by an earlier Levy (the binary's umask covers the files sled creates later).
+        restrict(dir)?;
         fsync_dir(dir)?;
         Ok(store)
     }
@@ -341,6 +344,33 @@ impl SledStore {
         }
         Ok(())
     }
+}
+
+/// Makes `dir` and everything under it private to the owner: 0700 directories, 0600 files.
+fn restrict(dir: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |p: &Path, mode: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+                backend(format!(
+                    "cannot restrict permissions of {}: {e}",
+                    p.display()
+                ))
+            })
+        };
+        set(dir, 0o700)?;
+        for entry in std::fs::read_dir(dir).map_err(backend)? {
+            let entry = entry.map_err(backend)?;
+            let kind = entry.file_type().map_err(backend)?;
+            if kind.is_dir() {
+                restrict(&entry.path())?;
+            } else if kind.is_file() {
+                set(&entry.path(), 0o600)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn fsync_dir(dir: &Path) -> Result<(), StoreError> {

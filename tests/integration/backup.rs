@@ -238,3 +238,51 @@ fn a_held_or_damaged_data_directory_is_a_clear_error_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("damaged"), "{err}");
 }
+
+/// The data directory and everything in it, and backups, are the owner's alone.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_store_and_backups_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = process::write_config(dir.path(), &data);
+    let server = process::start(&config);
+    let out = tokio::task::spawn_blocking({
+        let admin = server.admin.clone();
+        let path = dir.path().join("levy.backup");
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_levy"))
+                .args(["backup", path.to_str().unwrap()])
+                .env("LEVY_ADMIN_URL", admin)
+                .env("LEVY_ADMIN_TOKEN", process::ADMIN_TOKEN)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(server);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir.path().join("levy.backup")), 0o600, "backup");
+    let mut seen = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(d) = stack.pop() {
+        assert_eq!(mode(&d), 0o700, "{}", d.display());
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 3, "the store's files were checked ({seen})");
+}
