@@ -176,7 +176,20 @@ fn admin_token(config: &Config) -> anyhow::Result<String> {
 }
 
 /// Creates the demo account of the default configuration when it does not exist.
+/// Creates the demo account once, on a store that has never held it. A demo whose
+/// credential was revoked or whose account was deleted stays that way.
 async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow::Result<()> {
+    const CREATED: &str = "demo_created";
+    let fail = |what: &str, e: &dyn std::fmt::Display| anyhow::anyhow!("{what}: {e}");
+    if state
+        .store
+        .marker(CREATED)
+        .await
+        .map_err(|e| fail("store", &e))?
+    {
+        return Ok(());
+    }
+    // A store from before the marker that already holds the demo keeps it as it is.
     if state.directory.load().get(&demo.account).is_none() {
         let rules_text = std::fs::read(&demo.rules)
             .map_err(|e| anyhow::anyhow!("demo rules {}: {e}", demo.rules.display()))?;
@@ -191,14 +204,24 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
             },
         )
         .await
-        .map_err(|e| anyhow::anyhow!("demo account: {e}"))?;
+        .map_err(|e| fail("demo account", &e))?;
         service::rules::put(state, &demo.account, rules)
             .await
-            .map_err(|e| anyhow::anyhow!("demo rules: {e}"))?;
-    }
-    service::accounts::add_known_credential(state, &demo.account, &demo.username, &demo.password)
+            .map_err(|e| fail("demo rules", &e))?;
+        service::accounts::add_known_credential(
+            state,
+            &demo.account,
+            &demo.username,
+            &demo.password,
+        )
         .await
-        .map_err(|e| anyhow::anyhow!("demo credential: {e}"))?;
+        .map_err(|e| fail("demo credential", &e))?;
+    }
+    state
+        .store
+        .set_marker(CREATED)
+        .await
+        .map_err(|e| fail("store", &e))?;
     Ok(())
 }
 

@@ -84,6 +84,14 @@ impl Storage {
         self.blocking(move |store| store.quotes(&account)).await
     }
 
+    pub async fn marker(&self, name: &'static str) -> Result<bool, StoreError> {
+        self.blocking(move |store| store.marker(name)).await
+    }
+
+    pub async fn set_marker(&self, name: &'static str) -> Result<(), StoreError> {
+        self.durably(move |store| store.set_marker(name)).await
+    }
+
     /// A whole-store backup in memory, with what it holds.
     pub async fn backup(&self) -> Result<(Vec<u8>, Counts), StoreError> {
         self.blocking(|store| {

@@ -92,6 +92,11 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a quote record as it is (restore).
     fn put_quote(&self, record: &QuoteRecord) -> Result<(), StoreError>;
 
+    /// Whether a one-time event of this store happened (e.g. `demo_created`).
+    fn marker(&self, name: &str) -> Result<bool, StoreError>;
+    /// Records that a one-time event happened.
+    fn set_marker(&self, name: &str) -> Result<(), StoreError>;
+
     /// Makes every write that has returned so far durable on disk. Blocking.
     fn sync(&self) -> Result<(), StoreError>;
 

@@ -488,6 +488,19 @@ impl Store for SledStore {
         writer.finish()
     }
 
+    fn marker(&self, name: &str) -> Result<bool, StoreError> {
+        let meta = self.db.open_tree("meta").map_err(backend)?;
+        let key = format!("marker:{name}");
+        meta.contains_key(key.as_bytes()).map_err(backend)
+    }
+
+    fn set_marker(&self, name: &str) -> Result<(), StoreError> {
+        let meta = self.db.open_tree("meta").map_err(backend)?;
+        let key = format!("marker:{name}");
+        meta.insert(key.as_bytes(), &b"1"[..]).map_err(backend)?;
+        Ok(())
+    }
+
     fn sync(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(backend)?;
         self.log.sync_data().map_err(backend)?;

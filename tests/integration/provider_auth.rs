@@ -238,3 +238,65 @@ async fn healthz_needs_no_auth() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// The demo is created once: a revoked demo credential or a deleted demo account stays
+/// gone across restarts.
+#[tokio::test]
+async fn a_revoked_or_deleted_demo_stays_gone() {
+    use levy::config::{Config, Demo};
+    use levy::startup::Application;
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut c = Config::ephemeral(dir.path());
+        c.admin_token = Some(ADMIN_TOKEN.into());
+        c.demo = Some(Demo {
+            account: "demo".into(),
+            username: "demo".into(),
+            password: "demo-password".into(),
+            store_hashes: vec![],
+            profiles: vec![],
+            rules: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/rules.json"),
+        });
+        c
+    };
+    async fn start(config: Config) -> Application {
+        Application::build(config).await.unwrap()
+    }
+    async fn stop(app: Application) {
+        app.state().store.close().await.unwrap();
+        drop(app);
+    }
+    let credentials = |app: &Application| {
+        app.state()
+            .directory
+            .load()
+            .get("demo")
+            .map(|l| l.account.credentials.len())
+    };
+
+    let app = start(config()).await;
+    assert_eq!(credentials(&app), Some(1), "created at the first start");
+    levy::service::accounts::revoke_credential(&app.state(), "demo", "demo")
+        .await
+        .unwrap();
+    stop(app).await;
+
+    let app = start(config()).await;
+    assert_eq!(
+        credentials(&app),
+        Some(0),
+        "the revoked credential does not come back"
+    );
+    levy::service::accounts::delete_account(&app.state(), "demo")
+        .await
+        .unwrap();
+    stop(app).await;
+
+    let app = start(config()).await;
+    assert_eq!(
+        credentials(&app),
+        None,
+        "the deleted account does not come back"
+    );
+    stop(app).await;
+}
