@@ -68,6 +68,31 @@ fn basic_credentials(req: &HttpRequest) -> Option<String> {
     String::from_utf8(decoded).ok()
 }
 
+/// The host a request names: an absolute-form target's authority wins over `Host`
+/// (RFC 9110 section 7.2); a `Host` that is not a valid authority is a 400, never a
+/// silent fall back to credentials alone. No host at all selects nothing.
+fn request_host(req: &HttpRequest) -> Result<String, ApiError> {
+    if let Some(host) = req.uri().host() {
+        return Ok(host.to_string());
+    }
+    let Some(value) = req.headers().get(header::HOST) else {
+        return Ok(String::new());
+    };
+    let bad = || {
+        ApiError(LevyError::at(
+            ErrorCode::BadRequest,
+            "Host",
+            "the Host header is not a valid host name",
+        ))
+    };
+    let text = value.to_str().map_err(|_| bad())?;
+    let authority: actix_web::http::uri::Authority = text.trim().parse().map_err(|_| bad())?;
+    if authority.host().is_empty() || authority.as_str().contains('@') {
+        return Err(bad());
+    }
+    Ok(authority.as_str().to_string())
+}
+
 fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError> {
     let directory = state.directory.load();
     let credentials = basic_credentials(req);
@@ -78,13 +103,8 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError
     let account_id = directory
         .authenticate(user, password)
         .ok_or_else(|| unauthorized("the username or password is not valid"))?;
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().host())
-        .unwrap_or_default();
-    match directory.route(host) {
+    let host = request_host(req)?;
+    match directory.route(&host) {
         HostRoute::UnknownLabel => {
             return Err(ApiError(LevyError::new(
                 ErrorCode::NotFound,

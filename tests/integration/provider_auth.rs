@@ -300,3 +300,72 @@ async fn a_revoked_or_deleted_demo_stays_gone() {
     );
     stop(app).await;
 }
+
+/// Sends one raw request head (with a small estimate body) and returns the status code.
+async fn raw_status(address: &str, target: &str, host: &[u8], login: &Login) -> u16 {
+    use base64::Engine as _;
+    let body = serde_json::to_vec(&quote("raw", &["10"])).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", login.user, login.password));
+    let mut head = format!("POST {target} HTTP/1.1\r\nHost: ").into_bytes();
+    head.extend_from_slice(host);
+    head.extend_from_slice(
+        format!(
+            "\r\nAuthorization: Basic {auth}\r\nX-Bc-Store-Hash: store1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    head.extend_from_slice(&body);
+    let addr = address.trim_start_matches("http://").to_string();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s.write_all(&head).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_unparseable_host_is_400_and_an_absolute_target_wins_over_host() {
+    let app = spawn_app().await;
+    let acme = app.account("acme", &[], &[], ten_percent()).await;
+    let known = format!("acme.{BASE_DOMAIN}");
+    assert_eq!(
+        raw_status(&app.address, "/estimate", known.as_bytes(), &acme).await,
+        200
+    );
+    let mut broken = format!("unknown.{BASE_DOMAIN}").into_bytes();
+    broken.push(0xff);
+    assert_eq!(
+        raw_status(&app.address, "/estimate", &broken, &acme).await,
+        400,
+        "an unreadable Host is refused, not ignored"
+    );
+    assert_eq!(
+        raw_status(&app.address, "/estimate", b"acme.tax example.com", &acme).await,
+        400
+    );
+    // RFC 9110: the absolute-form target's authority is the host, whatever Host says.
+    let absolute = format!("http://{known}/estimate");
+    let other = format!("unknown.{BASE_DOMAIN}");
+    assert_eq!(
+        raw_status(&app.address, &absolute, other.as_bytes(), &acme).await,
+        200
+    );
+    let absolute_unknown = format!("http://{other}/estimate");
+    assert_eq!(
+        raw_status(&app.address, &absolute_unknown, known.as_bytes(), &acme).await,
+        404
+    );
+}
