@@ -130,21 +130,36 @@ impl SledStore {
                 dir.display()
             ))
         })?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| {
-                let text = e.to_string();
-                if text.contains("lock") || text.contains("WouldBlock") || text.contains("temporarily unavailable") {
-                    backend(format!(
-                        "the data directory {} is in use by another process (only one Levy may open it): {text}",
-                        dir.display()
-                    ))
-                } else {
-                    backend(format!("cannot open the data directory {} (damaged or not a Levy store?): {text}", dir.display()))
+        let config = sled::Config::new().path(dir).cache_capacity(cache_bytes);
+        // A database closed a moment ago (a restart, a previous owner still exiting) holds
+        // its file lock until sled's flusher thread ends: wait a little for it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) => {
+                    let text = e.to_string();
+                    let locked = text.contains("lock")
+                        || text.contains("WouldBlock")
+                        || text.contains("temporarily unavailable");
+                    if locked && std::time::Instant::now() < deadline {
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        continue;
+                    }
+                    return Err(if locked {
+                        backend(format!(
+                            "the data directory {} is in use by another process (only one Levy may open it): {text}",
+                            dir.display()
+                        ))
+                    } else {
+                        backend(format!(
+                            "cannot open the data directory {} (damaged or not a Levy store?): {text}",
+                            dir.display()
+                        ))
+                    });
                 }
-            })?;
+            }
+        };
         let accounts = db.open_tree("accounts").map_err(backend)?;
         let quotes = db.open_tree("quote_log").map_err(backend)?;
         let log = File::open(dir.join("db"))
