@@ -194,28 +194,41 @@ fn line(
         prop::bool::weighted(0.1),
         prop::option::of(prop::sample::select(vec!["0", "1", "2", "7"])),
     )
-        .prop_map(move |(amount, inclusive, exempt, class)| LineRequest {
-            id: "line".into(),
-            item_code: None,
-            item_reference: None,
-            name: None,
-            price: PriceRequest {
-                amount,
-                tax_inclusive: inclusive && !exclusive_only,
-            },
-            quantity: 1,
-            tax_class: class.map(|c| {
-                std::sync::Arc::new(TaxClassRef {
-                    code: String::new(),
-                    class_id: c.into(),
-                    name: format!("Class {c}"),
-                })
-            }),
-            tax_exempt: exempt,
-            tax_properties: None,
-            kind,
-            wrapping: None,
+        .prop_map(move |(amount, inclusive, exempt, class)| {
+            line_request(kind, amount, inclusive && !exclusive_only, exempt, class)
         })
+}
+
+/// One request line with the given price, flags and class (`None`: no `tax_class`).
+pub(crate) fn line_request(
+    kind: LineType,
+    amount: Decimal,
+    tax_inclusive: bool,
+    tax_exempt: bool,
+    class: Option<&str>,
+) -> LineRequest {
+    LineRequest {
+        id: "line".into(),
+        item_code: None,
+        item_reference: None,
+        name: None,
+        price: PriceRequest {
+            amount,
+            tax_inclusive,
+        },
+        quantity: 1,
+        tax_class: class.map(|c| {
+            std::sync::Arc::new(TaxClassRef {
+                code: String::new(),
+                class_id: c.into(),
+                name: format!("Class {c}"),
+            })
+        }),
+        tax_exempt,
+        tax_properties: None,
+        kind,
+        wrapping: None,
+    }
 }
 
 /// Cents from -10,000.00 to 10,000.00.

@@ -8,7 +8,7 @@
 //! `1 + R`, amounts finer than the currency's minor unit, refunds, compound priorities,
 //! every rounding level and mode, JPY/USD/KWD.
 
-use crate::properties::{lines_of, request_lines};
+use crate::properties::{line_request, lines_of, request_lines};
 use levy::engine::{compute, CompiledRules};
 use levy::quote::*;
 use levy::rounding::{RoundingLevel, RoundingMode};
@@ -19,7 +19,6 @@ use num_traits::{One, Signed, ToPrimitive, Zero};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 type Q = BigRational;
 
@@ -364,28 +363,7 @@ fn line(kind: LineType, dp: u32) -> impl Strategy<Value = LineRequest> {
             } else {
                 kind
             };
-            LineRequest {
-                id: "line".into(),
-                item_code: None,
-                item_reference: None,
-                name: None,
-                price: PriceRequest {
-                    amount,
-                    tax_inclusive: inclusive,
-                },
-                quantity: 1,
-                tax_class: class.map(|c| {
-                    Arc::new(TaxClassRef {
-                        code: String::new(),
-                        class_id: c.into(),
-                        name: format!("Class {c}"),
-                    })
-                }),
-                tax_exempt: exempt,
-                tax_properties: None,
-                kind,
-                wrapping: None,
-            }
+            line_request(kind, amount, inclusive, exempt, class)
         })
 }
 
@@ -486,22 +464,7 @@ proptest! {
 #[test]
 fn the_reference_gets_the_known_carts_right() {
     fn line(amount: &str, kind: LineType) -> LineRequest {
-        LineRequest {
-            id: "l".into(),
-            item_code: None,
-            item_reference: None,
-            name: None,
-            price: PriceRequest {
-                amount: amount.parse().unwrap(),
-                tax_inclusive: true,
-            },
-            quantity: 1,
-            tax_class: None,
-            tax_exempt: false,
-            tax_properties: None,
-            kind,
-            wrapping: None,
-        }
+        line_request(kind, amount.parse().unwrap(), true, false, None)
     }
     fn rules(level: RoundingLevel, rates: &[(u64, &str, i64)]) -> RulesDocument {
         RulesDocument {
