@@ -89,6 +89,19 @@ pub struct Limits {
     /// Lines (items and their wrappings) per document.
     #[serde(default = "default_lines")]
     pub lines_per_document: usize,
+    /// Bodies of the admin API (rules documents of 100,000 zones, imports).
+    #[serde(default = "default_admin_body_bytes")]
+    pub admin_body_bytes: usize,
+    /// Seconds a client has to send a request's head.
+    #[serde(default = "default_head_timeout")]
+    pub head_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body (408 past it).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_secs: u64,
+    /// Open connections per worker thread; past it the worker accepts no more until one
+    /// closes, so stalled clients cannot exhaust memory or file descriptors.
+    #[serde(default = "default_connections")]
+    pub connections_per_worker: usize,
 }
 
 impl Default for Limits {
@@ -97,6 +110,10 @@ impl Default for Limits {
             body_bytes: default_body_bytes(),
             documents: default_documents(),
             lines_per_document: default_lines(),
+            admin_body_bytes: default_admin_body_bytes(),
+            head_timeout_secs: default_head_timeout(),
+            body_timeout_secs: default_body_timeout(),
+            connections_per_worker: default_connections(),
         }
     }
 }
@@ -136,6 +153,18 @@ fn default_documents() -> usize {
 }
 fn default_lines() -> usize {
     2000
+}
+fn default_admin_body_bytes() -> usize {
+    256 * 1024 * 1024
+}
+fn default_head_timeout() -> u64 {
+    5
+}
+fn default_body_timeout() -> u64 {
+    10
+}
+fn default_connections() -> usize {
+    4096
 }
 
 impl Config {

@@ -11,7 +11,7 @@ use crate::service;
 use crate::state::AppState;
 use crate::store::group_commit::GroupCommit;
 use crate::store::Store;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use arc_swap::ArcSwap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -55,23 +55,29 @@ impl Application {
         })?;
         let public_addr = listener.local_addr()?;
         let shared = state.clone();
-        let public = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
-                .app_data(Listener("public"))
-                .wrap(actix_web::middleware::from_fn(observe))
-                .configure(api::provider::routes)
-                .default_service(web::to(api::not_found))
-        })
-        .workers(workers)
-        // Store calls run on the blocking pool. They are CPU work (sled writes to memory;
-        // the flusher thread waits on the disk), so two threads per worker suffice: at 64
-        // clients, 2 gave more commits/s than 4, and 4 more than 16 (fewer switches, fewer
-        // allocator heaps; BENCHMARKS.md).
-        .worker_max_blocking_threads(2)
-        .shutdown_timeout(10)
-        .listen(listener)?
-        .run();
+        let limits = &config.limits;
+        let public = api::server::serve(
+            listener,
+            api::server::Options {
+                name: "public",
+                workers,
+                // Store calls run on the blocking pool. They are CPU work (sled writes to
+                // memory; the flusher thread waits on the disk), so two threads per worker
+                // suffice: at 64 clients, 2 gave more commits/s than 4, and 4 more than 16
+                // (fewer switches, fewer allocator heaps; BENCHMARKS.md).
+                blocking_threads: 2,
+                max_connections: limits.connections_per_worker,
+                head_timeout: std::time::Duration::from_secs(limits.head_timeout_secs),
+            },
+            move || {
+                App::new()
+                    .app_data(shared.clone())
+                    .app_data(Listener("public"))
+                    .wrap(actix_web::middleware::from_fn(observe))
+                    .configure(api::provider::routes)
+                    .default_service(web::to(api::not_found))
+            },
+        )?;
 
         let admin_listener = TcpListener::bind(&config.admin_listen).map_err(|e| {
             anyhow::anyhow!(
@@ -81,19 +87,24 @@ impl Application {
         })?;
         let admin_addr = admin_listener.local_addr()?;
         let shared = state.clone();
-        let admin = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
-                .app_data(Listener("admin"))
-                .wrap(actix_web::middleware::from_fn(observe))
-                .configure(api::admin::routes)
-                .default_service(web::to(api::not_found))
-        })
-        .workers(1)
-        .worker_max_blocking_threads(4)
-        .shutdown_timeout(10)
-        .listen(admin_listener)?
-        .run();
+        let admin = api::server::serve(
+            admin_listener,
+            api::server::Options {
+                name: "admin",
+                workers: 1,
+                blocking_threads: 4,
+                max_connections: limits.connections_per_worker,
+                head_timeout: std::time::Duration::from_secs(limits.head_timeout_secs),
+            },
+            move || {
+                App::new()
+                    .app_data(shared.clone())
+                    .app_data(Listener("admin"))
+                    .wrap(actix_web::middleware::from_fn(observe))
+                    .configure(api::admin::routes)
+                    .default_service(web::to(api::not_found))
+            },
+        )?;
         Ok(Application {
             public,
             admin,

@@ -18,32 +18,70 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/healthz",
-        web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+    use super::allow;
+    cfg.service(
+        web::resource("/healthz")
+            .route(
+                web::get()
+                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+            )
+            .default_service(allow("GET")),
     )
     .service(
         web::scope("")
             .wrap(actix_web::middleware::from_fn(require_token))
-            .route("/metrics", web::get().to(metrics))
-            .route("/admin/backup", web::get().to(backup))
+            .service(
+                web::resource("/metrics")
+                    .route(web::get().to(metrics))
+                    .default_service(allow("GET")),
+            )
+            .service(
+                web::resource("/admin/backup")
+                    .route(web::get().to(backup))
+                    .default_service(allow("GET")),
+            )
             .service(
                 web::scope("/admin/accounts")
-                    .route("", web::get().to(list_accounts))
-                    .route("", web::post().to(create_account))
-                    .route("/{id}", web::get().to(get_account))
-                    .route("/{id}", web::patch().to(patch_account))
-                    .route("/{id}", web::delete().to(delete_account))
-                    .route("/{id}/credentials", web::get().to(list_credentials))
-                    .route("/{id}/credentials", web::post().to(create_credential))
-                    .route(
-                        "/{id}/credentials/{username}",
-                        web::delete().to(revoke_credential),
+                    .service(
+                        web::resource("")
+                            .route(web::get().to(list_accounts))
+                            .route(web::post().to(create_account))
+                            .default_service(allow("GET, POST")),
                     )
-                    .route("/{id}/rules", web::get().to(get_rules))
-                    .route("/{id}/rules", web::put().to(put_rules))
-                    .route("/{id}/quotes/{quote_id}", web::get().to(get_quote))
-                    .route("/{id}/reports/liability", web::get().to(liability))
+                    .service(
+                        web::resource("/{id}")
+                            .route(web::get().to(get_account))
+                            .route(web::patch().to(patch_account))
+                            .route(web::delete().to(delete_account))
+                            .default_service(allow("GET, PATCH, DELETE")),
+                    )
+                    .service(
+                        web::resource("/{id}/credentials")
+                            .route(web::get().to(list_credentials))
+                            .route(web::post().to(create_credential))
+                            .default_service(allow("GET, POST")),
+                    )
+                    .service(
+                        web::resource("/{id}/credentials/{username}")
+                            .route(web::delete().to(revoke_credential))
+                            .default_service(allow("DELETE")),
+                    )
+                    .service(
+                        web::resource("/{id}/rules")
+                            .route(web::get().to(get_rules))
+                            .route(web::put().to(put_rules))
+                            .default_service(allow("GET, PUT")),
+                    )
+                    .service(
+                        web::resource("/{id}/quotes/{quote_id}")
+                            .route(web::get().to(get_quote))
+                            .default_service(allow("GET")),
+                    )
+                    .service(
+                        web::resource("/{id}/reports/liability")
+                            .route(web::get().to(liability))
+                            .default_service(allow("GET")),
+                    )
                     .configure(super::tax::routes),
             ),
     );
@@ -194,7 +232,7 @@ async fn create_credential(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = super::body::read(&req, payload, state.limits.body_bytes).await?;
+    let bytes = super::body::read(&req, payload, super::admin_body(&state)).await?;
     let new: NewCredential = if bytes.iter().all(u8::is_ascii_whitespace) {
         NewCredential::default()
     } else {

@@ -1,9 +1,21 @@
-//! Reading request bodies under a size limit, with a JSON 413 past it.
+//! Reading request bodies under a size and a time limit, with a JSON 413 or 408 past them.
+//!
+//! Memory follows the bytes that arrived, never the declared `Content-Length`: a client
+//! that declares a megabyte and trickles bytes holds only what it sent, and only until the
+//! time limit.
 
 use super::ApiError;
 use crate::error::{ErrorCode, LevyError};
 use actix_web::{web, HttpRequest};
 use futures_util::StreamExt;
+use std::time::Duration;
+
+/// How much of a body a request may send, and how long it may take.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit {
+    pub bytes: usize,
+    pub time: Duration,
+}
 
 fn too_large(limit: usize) -> ApiError {
     ApiError(LevyError::new(
@@ -12,23 +24,35 @@ fn too_large(limit: usize) -> ApiError {
     ))
 }
 
-/// The whole body, or 413 as soon as it passes `limit` (by Content-Length or by count).
+/// The whole body, or 413 as soon as it passes the size limit (by Content-Length or by
+/// count), or 408 when it has not arrived within the time limit.
 pub async fn read(
     req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
+    payload: web::Payload,
+    limit: BodyLimit,
 ) -> Result<web::Bytes, ApiError> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large(limit));
+    if declared.is_some_and(|len| len > limit.bytes as u64) {
+        return Err(too_large(limit.bytes));
     }
-    // One allocation for a declared length (capped: the header is the client's word).
-    let capacity = declared.map_or(0, |len| len.min(1 << 20) as usize);
-    let mut body = web::BytesMut::with_capacity(capacity);
+    match tokio::time::timeout(limit.time, collect(payload, limit.bytes)).await {
+        Ok(body) => body,
+        Err(_) => Err(ApiError(LevyError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the body did not arrive within {} s",
+                limit.time.as_secs_f64()
+            ),
+        ))),
+    }
+}
+
+async fn collect(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| {
             ApiError(LevyError::new(

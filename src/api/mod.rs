@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod body;
 pub mod provider;
+pub mod server;
 pub mod tax;
 
 pub use crate::state::AppState;
@@ -60,6 +61,21 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     )))
 }
 
+/// The default service of a resource: a JSON 405 whose `Allow` names the methods it takes.
+pub fn allow(methods: &'static str) -> actix_web::Route {
+    actix_web::web::to(move || async move {
+        HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, methods))
+            .json(
+                LevyError::new(
+                    ErrorCode::MethodNotAllowed,
+                    format!("this endpoint takes {methods}"),
+                )
+                .body(),
+            )
+    })
+}
+
 /// A JSON body that is already serialized (stored responses are sent byte for byte).
 pub fn json_bytes(body: String) -> HttpResponse {
     HttpResponse::Ok()
@@ -67,13 +83,29 @@ pub fn json_bytes(body: String) -> HttpResponse {
         .body(body)
 }
 
-/// Reads a JSON body under the size limit and parses it, naming the field path on error.
+/// The body limits of the provider API: a cart.
+pub fn provider_body(state: &AppState) -> body::BodyLimit {
+    body::BodyLimit {
+        bytes: state.limits.body_bytes,
+        time: std::time::Duration::from_secs(state.limits.body_timeout_secs),
+    }
+}
+
+/// The body limits of the admin API: rules documents of 100,000 zones.
+pub fn admin_body(state: &AppState) -> body::BodyLimit {
+    body::BodyLimit {
+        bytes: state.limits.admin_body_bytes,
+        time: std::time::Duration::from_secs(state.limits.body_timeout_secs.max(60)),
+    }
+}
+
+/// Reads an admin JSON body under its limits and parses it, naming the field path on error.
 pub async fn json_body<T: serde::de::DeserializeOwned>(
     req: &actix_web::HttpRequest,
     payload: actix_web::web::Payload,
     state: &AppState,
 ) -> Result<T, ApiError> {
-    let bytes = body::read(req, payload, state.limits.body_bytes).await?;
+    let bytes = body::read(req, payload, admin_body(state)).await?;
     Ok(crate::json::parse(&bytes)?)
 }
 

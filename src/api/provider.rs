@@ -15,11 +15,15 @@ use base64::Engine as _;
 use std::sync::Arc;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .service(post_only("/estimate", estimate))
-        .service(post_only("/commit", commit))
-        .service(post_only("/adjust", adjust))
-        .service(post_only("/void", void));
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .default_service(super::allow("GET")),
+    )
+    .service(post_only("/estimate", estimate))
+    .service(post_only("/commit", commit))
+    .service(post_only("/adjust", adjust))
+    .service(post_only("/void", void));
 }
 
 /// A POST endpoint that answers other methods with a JSON 405.
@@ -31,18 +35,11 @@ where
 {
     web::resource(path)
         .route(web::post().to(handler))
-        .default_service(web::to(method_not_allowed))
+        .default_service(super::allow("POST"))
 }
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
-}
-
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError(LevyError::new(
-        ErrorCode::MethodNotAllowed,
-        "this endpoint takes POST",
-    )))
 }
 
 /// The account a request is for, after the checks of SPEC section 2, in their order.
@@ -178,7 +175,7 @@ async fn priced(
     state: &AppState,
     auth: Authorized,
 ) -> Result<(Authorized, QuoteRequest, Computed), ApiError> {
-    let bytes = body::read(req, payload, state.limits.body_bytes).await?;
+    let bytes = body::read(req, payload, super::provider_body(state)).await?;
     let quote: QuoteRequest = crate::json::parse(&bytes)?;
     check_limits(&quote, &state.limits)?;
     let computed = engine::compute(&auth.live.rules, &quote)?;

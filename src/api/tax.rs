@@ -14,21 +14,41 @@ use serde::Deserialize;
 use serde_json::Value;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/{id}/tax/zones", web::get().to(get_zones))
-        .route("/{id}/tax/zones", web::post().to(post_zones))
-        .route("/{id}/tax/zones", web::put().to(put_zones))
-        .route("/{id}/tax/zones", web::delete().to(delete_zones))
-        .route("/{id}/tax/rates", web::get().to(get_rates))
-        .route("/{id}/tax/rates", web::post().to(post_rates))
-        .route("/{id}/tax/rates", web::put().to(put_rates))
-        .route("/{id}/tax/rates", web::delete().to(delete_rates))
-        .route("/{id}/tax/classes", web::get().to(get_classes))
-        .route("/{id}/tax/classes", web::post().to(post_classes))
-        .route("/{id}/tax/classes", web::put().to(put_classes))
-        .route("/{id}/tax/classes", web::delete().to(delete_classes))
-        .route("/{id}/tax/settings", web::get().to(get_settings))
-        .route("/{id}/tax/settings", web::put().to(put_settings))
-        .route("/{id}/tax/zonecheck", web::post().to(zone_check));
+    cfg.service(
+        web::resource("/{id}/tax/zones")
+            .route(web::get().to(get_zones))
+            .route(web::post().to(post_zones))
+            .route(web::put().to(put_zones))
+            .route(web::delete().to(delete_zones))
+            .default_service(super::allow("GET, POST, PUT, DELETE")),
+    )
+    .service(
+        web::resource("/{id}/tax/rates")
+            .route(web::get().to(get_rates))
+            .route(web::post().to(post_rates))
+            .route(web::put().to(put_rates))
+            .route(web::delete().to(delete_rates))
+            .default_service(super::allow("GET, POST, PUT, DELETE")),
+    )
+    .service(
+        web::resource("/{id}/tax/classes")
+            .route(web::get().to(get_classes))
+            .route(web::post().to(post_classes))
+            .route(web::put().to(put_classes))
+            .route(web::delete().to(delete_classes))
+            .default_service(super::allow("GET, POST, PUT, DELETE")),
+    )
+    .service(
+        web::resource("/{id}/tax/settings")
+            .route(web::get().to(get_settings))
+            .route(web::put().to(put_settings))
+            .default_service(super::allow("GET, PUT")),
+    )
+    .service(
+        web::resource("/{id}/tax/zonecheck")
+            .route(web::post().to(zone_check))
+            .default_service(super::allow("POST")),
+    );
 }
 
 /// A comma-separated id list from the query (`id:in=1,2,3`); `None` when absent.

@@ -181,6 +181,71 @@ async fn hostile_numbers_strings_nesting_and_encoding_are_4xx() {
     );
 }
 
+/// Lets this process hold a thousand sockets more than a default soft limit of 1,024.
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    }
+}
+
+#[test]
+fn a_thousand_stalled_bodies_cost_little_memory_and_time_out() {
+    raise_fd_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let config = process::write_config_with(
+        dir.path(),
+        &dir.path().join("data"),
+        "[limits]\nbody_timeout_secs = 4\n",
+    );
+    let server = process::start(&config);
+    assert_eq!(honest_call(&server.address), 200);
+    let before = server.rss_mib();
+    let host = server.address.trim_start_matches("http://").to_string();
+    let auth = base64_basic();
+    // Each declares a megabyte and sends a hundred bytes of it.
+    let stalled: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let mut s = TcpStream::connect(&host).unwrap();
+            let head = format!(
+                "POST /estimate HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\n\
+                 X-Bc-Store-Hash: s\r\nContent-Length: 1000000\r\n\r\n{}",
+                " ".repeat(100)
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let during = server.rss_mib();
+    assert!(
+        during - before < 100.0,
+        "1,000 stalled bodies took {:.0} MiB",
+        during - before
+    );
+    // Others are served meanwhile.
+    assert_eq!(honest_call(&server.address), 200);
+    let health = reqwest::blocking::get(format!("{}/healthz", server.address)).unwrap();
+    assert_eq!(health.status(), 200);
+    // And each stalled body ends in a JSON 408 once its time is up.
+    let mut timed_out = 0;
+    for mut s in stalled {
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        if answer.starts_with("HTTP/1.1 408") && answer.contains("\"request_timeout\"") {
+            timed_out += 1;
+        }
+    }
+    assert_eq!(timed_out, 1000);
+    assert_eq!(honest_call(&server.address), 200);
+}
+
 #[test]
 fn a_slow_client_is_dropped_and_others_are_served() {
     let dir = tempfile::tempdir().unwrap();

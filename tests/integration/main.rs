@@ -12,6 +12,7 @@ mod connect;
 mod crash;
 mod durability;
 mod fixtures;
+mod framework_errors;
 mod group_commit;
 mod hostile;
 mod properties;

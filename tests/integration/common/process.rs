@@ -11,6 +11,11 @@ pub const ADMIN_TOKEN: &str = "process-test-admin-token";
 
 /// Writes a config for `data_dir` with the demo account and loopback port 0.
 pub fn write_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
+    write_config_with(dir, data_dir, "")
+}
+
+/// As [`write_config`], with more TOML tables after the demo (e.g. `[limits]`).
+pub fn write_config_with(dir: &Path, data_dir: &Path, extra: &str) -> std::path::PathBuf {
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/rules.json");
     let path = dir.join("config.toml");
     std::fs::write(
@@ -24,6 +29,7 @@ account = "demo"
 username = "{USER}"
 password = "{PASSWORD}"
 rules = "{}"
+{extra}
 "#,
             data_dir.display(),
             rules.display()
