@@ -132,6 +132,9 @@ pub enum RulesCmd {
         account: String,
         /// The rules document; `-` reads standard input.
         file: PathBuf,
+        /// Accept a document with no zones and no rates, removing the account's.
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Read a store's tax classes, zones and rates from BigCommerce and install them.
     Pull {
@@ -528,13 +531,11 @@ fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
     match command {
         RulesCmd::Pull { account, store } => {
             let doc = crate::connect::pull(c, &bigcommerce(&store)?, &account)?;
-            Ok(Body::Json(serde_json::json!({
-                "account": account,
-                "store_hash": store.store_hash,
-                "classes": doc.classes.len(),
-                "zones": doc.zones.len(),
-                "rates": doc.rates.len(),
-            })))
+            Ok(Body::Text(format!(
+                "{account}: installed {} from store {}\n",
+                rules_summary(&doc),
+                store.store_hash
+            )))
         }
         RulesCmd::Export { account, output } => {
             let body = c.call(
@@ -551,17 +552,17 @@ fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
                 (_, body) => Ok(body),
             }
         }
-        RulesCmd::Import { account, file } => {
+        RulesCmd::Import {
+            account,
+            file,
+            allow_empty,
+        } => {
             let doc: RulesDocument = crate::json::parse(&read(&file)?)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let doc = doc
                 .validate()
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            c.call(
-                Method::PUT,
-                &format!("/admin/accounts/{}/rules", seg(&account)),
-                Some(&serde_json::to_value(doc)?),
-            )
+            install(c, &account, &doc.into_document(), allow_empty)
         }
         RulesCmd::ImportBigcommerce {
             account,
@@ -598,13 +599,49 @@ fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
             };
             let doc = crate::rules::import::bigcommerce::rules(zones, rates, classes, settings)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            c.call(
-                Method::PUT,
-                &format!("/admin/accounts/{}/rules", seg(&account)),
-                Some(&serde_json::to_value(doc)?),
-            )
+            install(c, &account, &doc, false)
         }
     }
+}
+
+/// Replaces an account's rules and says so in one line: what was installed, what it replaced.
+fn install(
+    c: &AdminClient,
+    account: &str,
+    doc: &RulesDocument,
+    allow_empty: bool,
+) -> anyhow::Result<Body> {
+    let path = format!("/admin/accounts/{}/rules", seg(account));
+    let before = match c.call(Method::GET, &path, None)? {
+        Body::Json(v) => serde_json::from_value::<RulesDocument>(v).ok(),
+        _ => None,
+    };
+    let query = if allow_empty { "?allow_empty=true" } else { "" };
+    c.call(
+        Method::PUT,
+        &format!("{path}{query}"),
+        Some(&serde_json::to_value(doc)?),
+    )?;
+    Ok(Body::Text(format!(
+        "{account}: installed {}{}\n",
+        rules_summary(doc),
+        before.map_or(String::new(), |b| format!(
+            " (replacing {})",
+            rules_summary(&b)
+        ))
+    )))
+}
+
+/// `2 classes, 3 zones, 4 rates`.
+pub fn rules_summary(doc: &RulesDocument) -> String {
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{}, {}, {}",
+        count(doc.classes.len(), "class", "classes"),
+        count(doc.zones.len(), "zone", "zones"),
+        count(doc.rates.len(), "rate", "rates")
+    )
 }
 
 fn serve(config: Option<&Path>) -> anyhow::Result<()> {

@@ -216,7 +216,7 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
         )
         .await
         .map_err(|e| fail("demo account", &e))?;
-        service::rules::put(state, &demo.account, rules)
+        service::rules::put(state, &demo.account, rules, true)
             .await
             .map_err(|e| fail("demo rules", &e))?;
         service::accounts::add_known_credential(

@@ -270,8 +270,20 @@ async fn put_rules(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    #[derive(Deserialize)]
+    struct Query {
+        #[serde(default)]
+        allow_empty: bool,
+    }
+    let query = web::Query::<Query>::from_query(req.query_string()).map_err(|_| {
+        ApiError(LevyError::at(
+            ErrorCode::BadRequest,
+            "allow_empty",
+            "allow_empty is true or false",
+        ))
+    })?;
     let rules: RulesDocument = json_body(&req, payload, &state).await?;
-    let stored = service::rules::put(&state, &path, rules).await?;
+    let stored = service::rules::put(&state, &path, rules, query.allow_empty).await?;
     Ok(HttpResponse::Ok().json(&stored))
 }
 

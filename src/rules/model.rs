@@ -18,7 +18,10 @@ pub const DEFAULT_CLASS_ID: &str = "0";
 pub const MAX_RATE_PERCENT: u32 = 1000;
 
 /// `{"classes", "zones", "rates", "settings"}`: the unit of import, export and fixtures.
+/// Unknown keys are refused, so that a typo (`"zonez"`) or the wrong file (a quote
+/// request) is an error rather than an empty document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RulesDocument {
     #[serde(default)]
     pub classes: Vec<TaxClass>,

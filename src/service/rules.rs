@@ -2,21 +2,37 @@
 //! [`crate::rules::editing`]), validated as a whole and published atomically.
 
 use super::accounts::{modify, not_found};
-use crate::error::LevyError;
+use crate::error::{ErrorCode, LevyError};
 use crate::quote::Address;
 use crate::rules::editing::ZoneCheck;
-use crate::rules::{RulesDocument, ValidRules, Zone};
+use crate::rules::{RulesDocument, ValidRules, Zone, DEFAULT_ZONE_ID};
 use crate::state::AppState;
 
-/// Replaces the whole rules document, validated; returns it as stored.
+/// Replaces the whole rules document, validated; returns it as stored. A document with
+/// no zones and no rates replaces one that has some only when `allow_empty` says so: an
+/// import of the wrong file (`{}`) must not wipe an account's rules.
 pub async fn put(
     state: &AppState,
     id: &str,
     rules: RulesDocument,
+    allow_empty: bool,
 ) -> Result<ValidRules, LevyError> {
     let rules = rules.validate()?;
     modify(state, id, move |current| {
         let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let own_zones =
+            |d: &RulesDocument| d.zones.iter().filter(|z| z.id != DEFAULT_ZONE_ID).count();
+        let (zones, rates) = (own_zones(&account.rules), account.rules.rates.len());
+        if !allow_empty && own_zones(&rules) + rules.rates.len() == 0 && zones + rates > 0 {
+            return Err(LevyError::new(
+                ErrorCode::InvalidRules,
+                format!(
+                    "this document has no zones and no rates: it would remove the account's \
+                     {zones} zones and {rates} rates; send allow_empty=true \
+                     (levy rules import --allow-empty) to do that"
+                ),
+            ));
+        }
         account.rules = rules.clone();
         Ok((Some(account), rules))
     })

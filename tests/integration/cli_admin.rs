@@ -37,6 +37,18 @@ fn stdout(o: &Output) -> serde_json::Value {
         .unwrap_or_else(|_| panic!("stdout: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
+/// The one line an import prints.
+fn summary(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    text.trim_end().to_string()
+}
+
 fn data(name: &str) -> String {
     format!(
         "{}/tests/data/bigcommerce/{name}",
@@ -141,7 +153,10 @@ async fn rules_export_import_and_import_bigcommerce() {
         ],
     )
     .await;
-    stdout(&o);
+    assert_eq!(
+        summary(&o),
+        "shop: installed 3 classes, 3 zones, 2 rates (replacing 1 class, 1 zone, 0 rates)"
+    );
 
     // The zones and rates read back exactly as BigCommerce sent them.
     let zones: serde_json::Value =
@@ -220,7 +235,7 @@ async fn rules_export_import_and_import_bigcommerce() {
     .await;
     assert!(o.status.success());
     stdout(&run(&app, &["accounts", "create", "copy"]).await);
-    stdout(&run(&app, &["rules", "import", "copy", file.to_str().unwrap()]).await);
+    summary(&run(&app, &["rules", "import", "copy", file.to_str().unwrap()]).await);
     let a = json(
         app.admin(Method::GET, "/admin/accounts/shop/rules", None)
             .await,
@@ -255,6 +270,63 @@ async fn rules_export_import_and_import_bigcommerce() {
         err.contains("bad.json.data[0].class_rates[0].rate"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_of_something_else_than_rules_changes_nothing() {
+    let app = spawn_app().await;
+    stdout(&run(&app, &["accounts", "create", "shop"]).await);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let good = file("good.json", &serde_json::to_string(&ten_percent()).unwrap());
+    assert_eq!(
+        summary(&run(&app, &["rules", "import", "shop", &good]).await),
+        "shop: installed 1 class, 1 zone, 1 rate (replacing 1 class, 1 zone, 0 rates)"
+    );
+    let rules_now = || async {
+        json(
+            app.admin(Method::GET, "/admin/accounts/shop/rules", None)
+                .await,
+        )
+        .await
+    };
+    let installed = rules_now().await;
+
+    // A quote request and a typo are not rules documents: refused, naming the key.
+    let request = file("quote.json", &quote("q1", &["10"]).to_string());
+    let typo = file("typo.json", r#"{"zonez": [], "rates": []}"#);
+    for (path, key) in [
+        (&request, "expected one of `classes`, `zones`"),
+        (&typo, "unknown field `zonez`"),
+    ] {
+        let o = run(&app, &["rules", "import", "shop", path]).await;
+        assert!(!o.status.success(), "{path}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(key), "{err}");
+    }
+    // `{}` would remove every zone and rate: only with --allow-empty.
+    let empty = file("empty.json", "{}");
+    let o = run(&app, &["rules", "import", "shop", &empty]).await;
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--allow-empty"), "{err}");
+    assert_eq!(rules_now().await, installed, "nothing changed");
+    // The admin API refuses it the same way.
+    let res = app
+        .admin(Method::PUT, "/admin/accounts/shop/rules", Some(json!({})))
+        .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(rules_now().await, installed, "nothing changed");
+
+    assert_eq!(
+        summary(&run(&app, &["rules", "import", "shop", &empty, "--allow-empty"]).await),
+        "shop: installed 1 class, 1 zone, 0 rates (replacing 1 class, 1 zone, 1 rate)"
+    );
+    assert_eq!(rules_now().await["rates"], json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

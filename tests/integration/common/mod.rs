@@ -81,7 +81,9 @@ impl TestApp {
         )
         .await
         .unwrap();
-        service::rules::put(&self.state, id, rules).await.unwrap();
+        service::rules::put(&self.state, id, rules, true)
+            .await
+            .unwrap();
         let (user, password) = service::accounts::add_credential(&self.state, id)
             .await
             .unwrap();
