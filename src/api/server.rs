@@ -121,45 +121,36 @@ impl<IO> JsonErrors<IO> {
     }
 }
 
-/// `buf` with every framework error head given a JSON body, or None when it has none.
+/// `buf` with the framework's error head given a JSON body, or None when it has none.
+///
+/// Such a head is always the last thing written on a connection (the framework closes it
+/// after), so only the end of `buf` is looked at: the check costs the same for a 30 MB
+/// response written in many parts as for a small one.
 fn rewrite(buf: &[u8]) -> Option<Vec<u8>> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
-    let mut at = 0;
-    while let Some(i) = find(&buf[at..], b"HTTP/1.1 4").map(|i| i + at) {
-        at = i + 1;
-        let Some(&(line, code, message)) = FRAMEWORK_ERRORS
-            .iter()
-            .find(|(line, _, _)| buf[i..].starts_with(line))
-        else {
-            continue;
-        };
-        let Some(head_len) = find(&buf[i..], b"\r\n\r\n").map(|n| n + 4) else {
-            continue;
-        };
-        let head = &buf[i..i + head_len];
-        let Some(cl) = find(head, EMPTY_BODY) else {
-            continue;
-        };
-        let body = LevyError::new(code, message).body().to_string();
-        let out = out.get_or_insert_with(|| Vec::with_capacity(buf.len() + 256));
-        out.extend_from_slice(&buf[copied..i]);
-        out.extend_from_slice(line);
-        out.extend_from_slice(&head[line.len()..cl]);
-        out.extend_from_slice(b"content-type: application/json\r\n");
-        out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
-        out.extend_from_slice(&head[cl + EMPTY_BODY.len()..]);
-        out.extend_from_slice(body.as_bytes());
-        copied = i + head_len;
-        at = copied;
+    if !buf.ends_with(b"\r\n\r\n") {
+        return None;
     }
-    let mut out = out?;
-    out.extend_from_slice(&buf[copied..]);
+    let tail_start = buf.len().saturating_sub(512);
+    let at = tail_start + memchr::memmem::rfind(&buf[tail_start..], b"HTTP/1.1 4")?;
+    let head = &buf[at..];
+    let &(line, code, message) = FRAMEWORK_ERRORS
+        .iter()
+        .find(|(line, _, _)| head.starts_with(line))?;
+    let cl = memchr::memmem::find(head, EMPTY_BODY)?;
+    // The head is one head: no blank line before its end.
+    if memchr::memmem::find(head, b"\r\n\r\n")? != head.len() - 4 {
+        return None;
+    }
+    let body = LevyError::new(code, message).body().to_string();
+    let mut out = Vec::with_capacity(buf.len() + body.len() + 64);
+    out.extend_from_slice(&buf[..at]);
+    out.extend_from_slice(line);
+    out.extend_from_slice(&head[line.len()..cl]);
+    out.extend_from_slice(b"content-type: application/json\r\n");
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(&head[cl + EMPTY_BODY.len()..]);
+    out.extend_from_slice(body.as_bytes());
     Some(out)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(haystack, needle)
 }
 
 impl<IO: AsyncWrite + Unpin> JsonErrors<IO> {

@@ -120,13 +120,18 @@ async fn get_zones(
     path: Account,
 ) -> Result<HttpResponse, ApiError> {
     let ids = id_list(&req, "id:in")?;
+    let paging = Paging::of(&req)?;
     let rules = service::rules::get(&state, &path)?;
     let zones: Vec<&Zone> = rules
         .zones
         .iter()
         .filter(|z| ids.as_ref().is_none_or(|ids| ids.contains(&z.id)))
         .collect();
-    Ok(data(zones))
+    // BigCommerce's zones endpoint has no pages: without `page` or `limit`, every zone.
+    Ok(match paging {
+        Some(p) => p.page(zones),
+        None => data(zones),
+    })
 }
 
 async fn post_zones(
@@ -155,10 +160,55 @@ async fn delete_zones(
     delete_ids(req, s, id, editing::delete_zones).await
 }
 
+/// `page` and `limit` as BigCommerce's v3 lists take them.
 #[derive(Deserialize)]
-struct RatesQuery {
+struct Paging {
     page: Option<usize>,
     limit: Option<usize>,
+}
+
+impl Paging {
+    /// The query's paging, or None when it names neither `page` nor `limit`.
+    fn of(req: &HttpRequest) -> Result<Option<Paging>, ApiError> {
+        let q = web::Query::<Paging>::from_query(req.query_string()).map_err(|_| {
+            ApiError(LevyError::new(
+                ErrorCode::BadRequest,
+                "`page` and `limit` are positive integers",
+            ))
+        })?;
+        let q = q.into_inner();
+        Ok((q.page.is_some() || q.limit.is_some()).then_some(q))
+    }
+
+    /// One page of `all` (50 by default, at most 250) with BigCommerce's pagination meta.
+    fn page<T: serde::Serialize>(&self, all: Vec<T>) -> HttpResponse {
+        let (page, limit) = (
+            self.page.unwrap_or(1).max(1),
+            self.limit.unwrap_or(50).clamp(1, 250),
+        );
+        let total = all.len();
+        let pages = total.div_ceil(limit).max(1);
+        let items: Vec<T> = all
+            .into_iter()
+            .skip((page - 1).saturating_mul(limit))
+            .take(limit)
+            .collect();
+        let link = |p: usize| format!("?page={p}&limit={limit}");
+        let mut links = serde_json::json!({"current": link(page)});
+        if page > 1 {
+            links["previous"] = link(page - 1).into();
+        }
+        if page < pages {
+            links["next"] = link(page + 1).into();
+        }
+        HttpResponse::Ok().json(serde_json::json!({
+            "data": items,
+            "meta": {"pagination": {
+                "total": total, "count": items.len(), "per_page": limit,
+                "current_page": page, "total_pages": pages, "links": links
+            }}
+        }))
+    }
 }
 
 async fn get_rates(
@@ -168,16 +218,10 @@ async fn get_rates(
 ) -> Result<HttpResponse, ApiError> {
     let ids = id_list(&req, "id:in")?;
     let zones = id_list(&req, "tax_zone_id:in")?;
-    let q = web::Query::<RatesQuery>::from_query(req.query_string()).map_err(|_| {
-        ApiError(LevyError::new(
-            ErrorCode::BadRequest,
-            "`page` and `limit` are positive integers",
-        ))
-    })?;
-    let (page, limit) = (
-        q.page.unwrap_or(1).max(1),
-        q.limit.unwrap_or(50).clamp(1, 250),
-    );
+    let paging = Paging::of(&req)?.unwrap_or(Paging {
+        page: None,
+        limit: None,
+    });
     let rules = service::rules::get(&state, &path)?;
     let all: Vec<&Rate> = rules
         .rates
@@ -185,20 +229,7 @@ async fn get_rates(
         .filter(|r| ids.as_ref().is_none_or(|ids| ids.contains(&r.id)))
         .filter(|r| zones.as_ref().is_none_or(|z| z.contains(&r.tax_zone_id)))
         .collect();
-    let total = all.len();
-    let pages = total.div_ceil(limit).max(1);
-    let items: Vec<&Rate> = all
-        .into_iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "data": items,
-        "meta": {"pagination": {
-            "total": total, "count": items.len(), "per_page": limit, "current_page": page, "total_pages": pages,
-            "links": {"current": format!("?page={page}&limit={limit}")}
-        }}
-    })))
+    Ok(paging.page(all))
 }
 
 async fn post_rates(

@@ -882,3 +882,110 @@ async fn the_bearer_scheme_is_case_insensitive() {
         assert_eq!(res.status(), status, "{header}");
     }
 }
+
+/// A ZIP table: 100,000 zones, each one postal code with its own rate.
+fn hundred_thousand_zones() -> Value {
+    let zones: Vec<Value> = (0..100_000u64)
+        .map(|i| {
+            json!({"id": i + 2, "name": format!("ZIP {:05}", i), "shopper_target_settings": {
+                "locations": [{"country_code": "US", "postal_codes": [format!("{:05}", i)]}]}})
+        })
+        .collect();
+    let rates: Vec<Value> = (0..100_000u64)
+        .map(|i| {
+            json!({"id": i + 1, "tax_zone_id": i + 2, "name": "Combined",
+                   "class_rates": [{"tax_class_id": 0, "rate": format!("{}.{:03}", 5 + i % 5, i % 1000).parse::<serde_json::Number>().unwrap()}]})
+        })
+        .collect();
+    json!({"zones": zones, "rates": rates})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_zones_round_trip_and_page() {
+    let app = spawn_app().await;
+    app.account("big", &["s"], &[], levy::rules::RulesDocument::default())
+        .await;
+    let doc = hundred_thousand_zones();
+    let put = app
+        .admin(Method::PUT, "/admin/accounts/big/rules", Some(doc))
+        .await;
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+    let exported = json(
+        app.admin(Method::GET, "/admin/accounts/big/rules", None)
+            .await,
+    )
+    .await;
+    assert_eq!(exported["zones"].as_array().unwrap().len(), 100_001);
+    // What GET gives, PUT takes back, unchanged.
+    let again = app
+        .admin(
+            Method::PUT,
+            "/admin/accounts/big/rules",
+            Some(exported.clone()),
+        )
+        .await;
+    assert_eq!(again.status(), 200);
+    let after = json(
+        app.admin(Method::GET, "/admin/accounts/big/rules", None)
+            .await,
+    )
+    .await;
+    assert_eq!(after, exported);
+
+    // tax/zones in pages, as BigCommerce's lists: page 3 of 50 holds zones 101..150.
+    let page = json(
+        app.admin(
+            Method::GET,
+            "/admin/accounts/big/tax/zones?limit=50&page=3",
+            None,
+        )
+        .await,
+    )
+    .await;
+    let ids: Vec<u64> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (101..=150).collect::<Vec<u64>>());
+    let p = &page["meta"]["pagination"];
+    assert_eq!(p["total"], 100_001);
+    assert_eq!(p["per_page"], 50);
+    assert_eq!(p["current_page"], 3);
+    assert_eq!(p["total_pages"], 2001);
+    assert_eq!(p["links"]["next"], "?page=4&limit=50");
+    let last = json(
+        app.admin(
+            Method::GET,
+            "/admin/accounts/big/tax/zones?limit=250&page=401",
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(last["data"].as_array().unwrap().len(), 1);
+
+    // And the rules answer: a shopper in 00042 pays that ZIP's rate.
+    let (user, password) = levy::service::accounts::add_credential(&app.state, "big")
+        .await
+        .unwrap();
+    let mut q = quote("zip", &["100"]);
+    q["documents"][0]["destination_address"] =
+        json!({"country_code": "US", "postal_code": "00042"});
+    let v = json(
+        app.call(
+            "/estimate",
+            Some(&Login { user, password }),
+            None,
+            Some("s"),
+            serde_json::to_vec(&q).unwrap(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        v["documents"][0]["items"][0]["price"]["total_tax"],
+        json!(7.04)
+    );
+}
