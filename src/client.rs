@@ -23,7 +23,7 @@ pub enum Body {
 
 impl AdminClient {
     /// `url` defaults to `LEVY_ADMIN_URL` or `http://127.0.0.1:8081`; the token comes from
-    /// `--token`/`LEVY_ADMIN_TOKEN`, else `--token-file`/`LEVY_ADMIN_TOKEN_FILE`, else the
+    /// `--admin-token`/`LEVY_ADMIN_TOKEN`, else `--admin-token-file`/`LEVY_ADMIN_TOKEN_FILE`, else the
     /// token file a local `levy serve` generated (`$LEVY_DATA_DIR/admin-token` or `data/admin-token`).
     pub fn new(
         url: Option<String>,
@@ -44,7 +44,7 @@ impl AdminClient {
                     .unwrap_or_else(|| PathBuf::from("data"));
                 let f = dir.join("admin-token");
                 std::fs::read_to_string(&f).map_err(|_| {
-                    anyhow!("no admin token: set LEVY_ADMIN_TOKEN or --token-file (a local `levy serve` writes one to {})", f.display())
+                    anyhow!("no admin token: set LEVY_ADMIN_TOKEN, or pass --admin-token-file FILE (a local `levy serve` writes one to {})", f.display())
                 })?
             }
         };
@@ -146,7 +146,7 @@ impl AdminClient {
             .map(|p| format!(" (at {p})"))
             .unwrap_or_default();
         match status.as_u16() {
-            401 => bail!("the admin token was refused: check LEVY_ADMIN_TOKEN or --token-file"),
+            401 => bail!("the admin token was refused: check LEVY_ADMIN_TOKEN, --admin-token or --admin-token-file"),
             404 => bail!("not found: {message}"),
             code => bail!("{code}: {message}{path}"),
         }

@@ -47,12 +47,33 @@ pub struct Server {
 
 /// Starts `levy serve` and waits for the line that names its public address.
 pub fn start(config: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_levy"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_levy"));
+    command
         .arg("serve")
         .arg("--config")
         .arg(config)
+        .env("LEVY_ADMIN_TOKEN", ADMIN_TOKEN);
+    spawn(command)
+}
+
+/// Starts `levy <args>` in `dir` as a newcomer would there (its `config.toml`, no admin
+/// token in the environment), but on ports the system picks.
+pub fn start_in(dir: &Path, args: &[&str]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_levy"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LEVY_ADMIN_TOKEN")
+        .env_remove("LEVY_CONFIG")
+        .env_remove("LEVY_DATA_DIR")
+        .env("LEVY_LISTEN", "127.0.0.1:0")
+        .env("LEVY_ADMIN_LISTEN", "127.0.0.1:0");
+    spawn(command)
+}
+
+fn spawn(mut command: Command) -> Server {
+    let mut child = command
         .env("LEVY_LOG", "warn")
-        .env("LEVY_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

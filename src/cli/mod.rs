@@ -5,284 +5,20 @@ use crate::engine::{compute, CompiledRules};
 use crate::error::LevyError;
 use crate::quote::QuoteRequest;
 use crate::rules::RulesDocument;
-use clap::{Parser, Subcommand};
+pub mod args;
+
+pub use args::*;
+use clap::Parser;
 use reqwest::Method;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "levy",
-    version,
-    about = "A tax provider for BigCommerce stores"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Where the admin API is and how to authenticate (for every client sub-command).
-#[derive(Debug, clap::Args)]
-pub struct Admin {
-    /// The admin API's base URL.
-    #[arg(
-        long,
-        env = "LEVY_ADMIN_URL",
-        default_value = "http://127.0.0.1:8081",
-        global = true
-    )]
-    pub admin_url: String,
-    /// The admin bearer token.
-    #[arg(
-        long = "admin-token",
-        env = "LEVY_ADMIN_TOKEN",
-        hide_env_values = true,
-        global = true
-    )]
-    pub admin_token: Option<String>,
-    /// A file holding the admin token [default: $LEVY_DATA_DIR/admin-token or data/admin-token].
-    #[arg(
-        long = "admin-token-file",
-        env = "LEVY_ADMIN_TOKEN_FILE",
-        global = true
-    )]
-    pub admin_token_file: Option<PathBuf>,
-}
-
-/// Which BigCommerce store, and how to call its API.
-#[derive(Debug, clap::Args)]
-pub struct Store {
-    /// The store's hash (as in https://api.bigcommerce.com/stores/HASH/v3).
-    #[arg(long)]
-    pub store_hash: String,
-    /// An API account token of the store (X-Auth-Token).
-    #[arg(long, env = "LEVY_BC_TOKEN", hide_env_values = true)]
-    pub token: String,
-    /// BigCommerce's API base URL.
-    #[arg(long, env = "LEVY_BC_API_BASE", default_value = crate::connect::DEFAULT_API_BASE)]
-    pub api_base: String,
-    /// Seconds to wait for each BigCommerce call.
-    #[arg(long, default_value_t = 20)]
-    pub timeout: u64,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ConnectionCmd {
-    /// What BigCommerce holds for this provider, and whether Levy accepts that username.
-    Status {
-        account: String,
-        #[command(flatten)]
-        store: Store,
-        /// The tax provider id BigCommerce gave Levy.
-        #[arg(long)]
-        provider_id: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AccountsCmd {
-    /// List accounts.
-    List,
-    /// Create an account (an id slug, its store hashes and profiles).
-    Create {
-        id: String,
-        /// A store hash allowed to call as this account (repeatable); none allows any.
-        #[arg(long = "store-hash")]
-        store_hashes: Vec<String>,
-        /// A profile: a host name or a label under a base domain (repeatable).
-        #[arg(long = "profile")]
-        profiles: Vec<String>,
-    },
-    /// Show one account.
-    Show { id: String },
-    /// Replace an account's store hashes and/or profiles.
-    Update {
-        id: String,
-        #[arg(long = "store-hash")]
-        store_hashes: Option<Vec<String>>,
-        #[arg(long = "profile")]
-        profiles: Option<Vec<String>>,
-    },
-    /// Delete an account with its rules, credentials and quotes.
-    Delete { id: String },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum CredentialsCmd {
-    /// Create a credential; the password is shown this once.
-    Create { account: String },
-    /// List an account's credentials (usernames and dates, never passwords).
-    List { account: String },
-    /// Revoke one credential.
-    Revoke { account: String, username: String },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RulesCmd {
-    /// Print an account's rules document (export).
-    Export {
-        account: String,
-        /// Write to this file instead of standard output.
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
-    /// Replace an account's rules with a rules document (import), atomically.
-    Import {
-        account: String,
-        /// The rules document; `-` reads standard input.
-        file: PathBuf,
-        /// Accept a document with no zones and no rates, removing the account's.
-        #[arg(long)]
-        allow_empty: bool,
-    },
-    /// Read a store's tax classes, zones and rates from BigCommerce and install them.
-    Pull {
-        account: String,
-        #[command(flatten)]
-        store: Store,
-    },
-    /// Install a store's BigCommerce manual-tax setup from its v3 API responses.
-    ImportBigcommerce {
-        account: String,
-        /// The JSON of GET /v3/tax/zones.
-        #[arg(long)]
-        zones: PathBuf,
-        /// The JSON of GET /v3/tax/rates.
-        #[arg(long)]
-        rates: PathBuf,
-        /// The JSON of the store's tax classes; without it, classes named by rates are created.
-        #[arg(long)]
-        classes: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum QuoteCmd {
-    /// Show a committed quote with every version.
-    Show { account: String, quote_id: String },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ReportCmd {
-    /// Committed, non-voided tax by rate and currency over a transaction-date range.
-    Liability {
-        account: String,
-        /// First day (YYYY-MM-DD), inclusive.
-        #[arg(long)]
-        from: String,
-        /// Last day (YYYY-MM-DD), inclusive.
-        #[arg(long)]
-        to: String,
-        /// json or csv.
-        #[arg(long, default_value = "json")]
-        format: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the service: the provider API BigCommerce calls (and the admin API).
-    Serve {
-        /// The configuration file [default: $LEVY_CONFIG or ./config.toml].
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
-    /// Compute a quote offline, as /estimate would, from a rules document and a request.
-    Estimate {
-        /// The rules document (`{"classes", "zones", "rates", "settings"}`).
-        #[arg(long, value_name = "RULES.json")]
-        rules: PathBuf,
-        /// The QuoteRequest; `-` or nothing reads standard input.
-        #[arg(value_name = "REQUEST.json", default_value = "-")]
-        request: PathBuf,
-    },
-    /// Manage accounts (a client of the admin API).
-    Accounts {
-        #[command(subcommand)]
-        command: AccountsCmd,
-        #[command(flatten)]
-        admin: Admin,
-    },
-    /// Manage an account's credentials (a client of the admin API).
-    Credentials {
-        #[command(subcommand)]
-        command: CredentialsCmd,
-        #[command(flatten)]
-        admin: Admin,
-    },
-    /// Export, import and migrate rules (a client of the admin API).
-    Rules {
-        #[command(subcommand)]
-        command: RulesCmd,
-        #[command(flatten)]
-        admin: Admin,
-    },
-    /// Register (or rotate) the account's credentials with a BigCommerce store.
-    Connect {
-        account: String,
-        #[command(flatten)]
-        store: Store,
-        /// The tax provider id BigCommerce gave Levy.
-        #[arg(long)]
-        provider_id: String,
-        /// The profile BigCommerce puts in the provider URL (`https://PROFILE.<base domain>/estimate`).
-        #[arg(long)]
-        profile: Option<String>,
-        #[command(flatten)]
-        admin: Admin,
-    },
-    /// The connection of a store, as BigCommerce reports it.
-    Connection {
-        #[command(subcommand)]
-        command: ConnectionCmd,
-        #[command(flatten)]
-        admin: Admin,
-    },
-    /// Remove a store's connection at BigCommerce, then revoke its credentials.
-    Disconnect {
-        account: String,
-        #[command(flatten)]
-        store: Store,
-        #[arg(long)]
-        provider_id: String,
-        #[command(flatten)]
-        admin: Admin,
-    },
-    /// Take a consistent backup of a running server's store into PATH.
-    Backup {
-        path: PathBuf,
-        #[command(flatten)]
-        admin: Admin,
-    },
-    /// Restore a backup into a new, empty data directory (the server must not run on it).
-    Restore {
-        path: PathBuf,
-        /// The data directory to create [default: LEVY_DATA_DIR or the config's data_dir].
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
-        /// The configuration file [default: $LEVY_CONFIG or ./config.toml].
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
-    /// Committed quotes (a client of the admin API).
-    Quote {
-        #[command(subcommand)]
-        command: QuoteCmd,
-        #[command(flatten)]
-        admin: Admin,
-    },
-    /// Reports (a client of the admin API).
-    Report {
-        #[command(subcommand)]
-        command: ReportCmd,
-        #[command(flatten)]
-        admin: Admin,
-    },
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve { .. }) {
+        quiet_on_closed_pipe();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -292,7 +28,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `levy quote show ... | head`: a reader that stops early ends the command quietly, as
+/// it ends `cat`, instead of a panic in `println!`. Not for `serve`, whose sockets
+/// must report a closed peer as an error rather than end the process.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let admin = &cli.admin;
     match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
         Command::Estimate { rules, request } => {
@@ -301,12 +48,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{out}");
             Ok(())
         }
-        Command::Accounts { command, admin } => admin_command(&admin, |c| accounts(c, command)),
-        Command::Credentials { command, admin } => {
-            admin_command(&admin, |c| credentials(c, command))
-        }
-        Command::Rules { command, admin } => admin_command(&admin, |c| rules(c, command)),
-        Command::Backup { path, admin } => admin_command(&admin, |c| {
+        Command::Accounts { command } => admin_command(admin, |c| accounts(c, command)),
+        Command::Credentials { command } => admin_command(admin, |c| credentials(c, command)),
+        Command::Rules { command } => admin_command(admin, |c| rules(c, command)),
+        Command::Backup { path } => admin_command(admin, |c| {
             let bytes = c.download("/admin/backup", &path)?;
             Ok(Body::Text(format!(
                 "wrote {} ({bytes} bytes)\n",
@@ -323,8 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             store,
             provider_id,
             profile,
-            admin,
-        } => admin_command(&admin, |c| {
+        } => admin_command(admin, |c| {
             let bc = bigcommerce(&store)?;
             let done = crate::connect::connect(c, &bc, &account, &provider_id, profile.as_deref())?;
             Ok(Body::Json(serde_json::to_value(done)?))
@@ -336,8 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     store,
                     provider_id,
                 },
-            admin,
-        } => admin_command(&admin, |c| {
+        } => admin_command(admin, |c| {
             Ok(Body::Json(crate::connect::status(
                 c,
                 &bigcommerce(&store)?,
@@ -349,8 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             account,
             store,
             provider_id,
-            admin,
-        } => admin_command(&admin, |c| {
+        } => admin_command(admin, |c| {
             Ok(Body::Json(crate::connect::disconnect(
                 c,
                 &bigcommerce(&store)?,
@@ -360,8 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::Quote {
             command: QuoteCmd::Show { account, quote_id },
-            admin,
-        } => admin_command(&admin, |c| {
+        } => admin_command(admin, |c| {
             c.call(
                 Method::GET,
                 &format!(
@@ -380,8 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     to,
                     format,
                 },
-            admin,
-        } => admin_command(&admin, |c| {
+        } => admin_command(admin, |c| {
             c.call(
                 Method::GET,
                 &format!(
