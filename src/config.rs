@@ -45,6 +45,9 @@ pub struct Config {
     /// A demo account created at start when it does not exist yet.
     #[serde(default)]
     pub demo: Option<Demo>,
+    /// `text` (default) or `json` log lines (`LEVY_LOG_FORMAT`); `LEVY_LOG` is the filter.
+    #[serde(default)]
+    pub log_format: crate::logging::LogFormat,
 }
 
 /// Which storage backend, and its settings.
@@ -245,6 +248,7 @@ impl Config {
             },
             cache_mb: None,
             demo: None,
+            log_format: Default::default(),
         }
     }
 

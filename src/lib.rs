@@ -15,6 +15,7 @@ pub mod error;
 pub mod exact;
 pub mod json;
 pub mod lifecycle;
+pub mod logging;
 pub mod metrics;
 pub mod quote;
 pub mod render;

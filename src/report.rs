@@ -57,7 +57,7 @@ pub fn liability(records: &[QuoteRecord], from: NaiveDate, to: NaiveDate) -> Vec
             continue;
         }
         let Ok(response) = serde_json::from_str::<QuoteResponse>(raw.get()) else {
-            tracing::error!(quote = %record.id, "stored response does not decode; left out of the report");
+            tracing::error!(quote = ?record.id, "stored response does not decode; left out of the report");
             continue;
         };
         let currency = request.currency_code.to_ascii_uppercase();

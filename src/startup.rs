@@ -11,7 +11,7 @@ use crate::service;
 use crate::state::AppState;
 use crate::store::group_commit::GroupCommit;
 use crate::store::Store;
-use actix_web::{web, App};
+use actix_web::{web, App, HttpMessage};
 use arc_swap::ArcSwap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -240,7 +240,9 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
 #[derive(Clone, Copy)]
 struct Listener(&'static str);
 
-/// Counts requests and their latency by listener, route pattern and status.
+/// Counts requests and their latency by listener, route pattern and status, and writes
+/// the access log line: method, path, status, account, store hash, latency — never a
+/// header that carries a credential. Request values are logged escaped (`?`).
 async fn observe(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
@@ -249,19 +251,41 @@ async fn observe(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let listener = req.app_data::<Listener>().map_or("unknown", |l| l.0);
     let res = next.call(req).await?;
+    let took = started.elapsed();
+    let request = res.request();
+    let status = res.status();
     if let Some(state) = state {
-        let endpoint = res
-            .request()
+        let endpoint = request
             .match_pattern()
             .unwrap_or_else(|| "unmatched".into());
-        let status = res.status();
         let m = &state.metrics;
         m.requests
             .with_label_values(&[listener, &endpoint, status.as_str()])
             .inc();
         m.latency
             .with_label_values(&[listener, &endpoint])
-            .observe(started.elapsed().as_secs_f64());
+            .observe(took.as_secs_f64());
+    }
+    if tracing::enabled!(target: "levy::access", tracing::Level::INFO) {
+        let account = request
+            .extensions()
+            .get::<crate::logging::RequestAccount>()
+            .map(|a| a.0.clone())
+            .or_else(|| request.match_info().get("id").map(str::to_string));
+        let store_hash = request
+            .headers()
+            .get("x-bc-store-hash")
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
+        tracing::info!(
+            target: "levy::access",
+            listener,
+            method = %request.method(),
+            path = ?request.path(),
+            status = status.as_u16(),
+            account = ?account,
+            store_hash = ?store_hash,
+            latency_us = took.as_micros() as u64,
+        );
     }
     Ok(res)
 }

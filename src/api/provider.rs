@@ -10,7 +10,7 @@ use crate::quote::QuoteRequest;
 use crate::service::quotes::{self, Client};
 use crate::store::QuoteState;
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use std::sync::Arc;
 
@@ -119,6 +119,8 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError
         .get(account_id)
         .cloned()
         .ok_or_else(|| unauthorized("the username or password is not valid"))?;
+    req.extensions_mut()
+        .insert(crate::logging::RequestAccount(live.account.id.clone()));
     let store_hash = req
         .headers()
         .get("x-bc-store-hash")
@@ -180,7 +182,7 @@ async fn priced(
     check_limits(&quote, &state.limits)?;
     let computed = engine::compute(&auth.live.rules, &quote)?;
     if let Some(code) = &computed.unknown_taxability_code {
-        tracing::info!(account = %auth.live.account.id, code = %code, "unknown taxability code ignored");
+        tracing::info!(account = ?auth.live.account.id, code = ?code, "unknown taxability code ignored");
     }
     Ok((auth, quote, computed))
 }

@@ -385,14 +385,8 @@ pub fn rules_summary(doc: &RulesDocument) -> String {
 }
 
 fn serve(config: Option<&Path>) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LEVY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let config = crate::config::Config::load(config)?;
+    let _flush_logs_at_exit = crate::logging::init(config.log_format);
     actix_web::rt::System::new().block_on(async move {
         let app = crate::startup::Application::build(config).await?;
         println!("levy: public listener on http://{}", app.public_addr());

@@ -71,13 +71,25 @@ pub fn start_in(dir: &Path, args: &[&str]) -> Server {
     spawn(command)
 }
 
+/// Starts `levy serve` with `env` set and its standard error (the log) written to `log`.
+pub fn start_logging(config: &Path, env: &[(&str, &str)], log: &Path) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_levy"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("LEVY_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("LEVY_LOG", "info")
+        .envs(env.iter().copied())
+        .stderr(std::fs::File::create(log).unwrap());
+    spawn(command)
+}
+
 fn spawn(mut command: Command) -> Server {
-    let mut child = command
-        .env("LEVY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("levy starts");
+    if command.get_envs().all(|(k, _)| k != "LEVY_LOG") {
+        command.env("LEVY_LOG", "warn").stderr(Stdio::inherit());
+    }
+    let mut child = command.stdout(Stdio::piped()).spawn().expect("levy starts");
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let (mut address, mut admin) = (None, None);
@@ -108,6 +120,14 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// Stops the server with SIGTERM and waits for it (its log is complete after).
+    pub fn stop(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+
     /// Resident memory of the server process, in MiB.
     pub fn rss_mib(&self) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
