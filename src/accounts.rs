@@ -84,6 +84,8 @@ impl Credential {
 #[derive(Debug, Clone)]
 struct Verifier {
     account: Arc<str>,
+    /// The store the credential was pushed to; it is valid only for that store.
+    store_hash: Option<Box<str>>,
     salt: Vec<u8>,
     hash: [u8; 32],
 }
@@ -92,6 +94,7 @@ impl Verifier {
     fn from(account: &str, c: &Credential) -> Option<Verifier> {
         Some(Verifier {
             account: Arc::from(account),
+            store_hash: c.store_hash.as_deref().map(Box::from),
             salt: hex::decode(&c.salt).ok()?,
             hash: hex::decode(&c.hash).ok()?.try_into().ok()?,
         })
@@ -197,11 +200,12 @@ impl Directory {
         self.by_username.contains_key(username)
     }
 
-    /// The account whose credential this is, if the password is right. An unknown
-    /// username costs the same hash as a known one.
-    pub fn authenticate(&self, username: &str, password: &str) -> Option<&str> {
+    /// The account whose credential this is, and the store the credential is limited to
+    /// (if it was pushed to one), when the password is right. An unknown username costs
+    /// the same hash as a known one.
+    pub fn authenticate(&self, username: &str, password: &str) -> Option<(&str, Option<&str>)> {
         match self.by_username.get(username) {
-            Some(v) if v.check(password) => Some(&v.account),
+            Some(v) if v.check(password) => Some((&v.account, v.store_hash.as_deref())),
             Some(_) => None,
             None => {
                 let _ = digest(b"levy-unknown-user", password);
@@ -298,7 +302,7 @@ mod tests {
     #[test]
     fn passwords_check_against_salted_hashes() {
         let d = dir();
-        assert_eq!(d.authenticate("acme-user", "pw-acme"), Some("acme"));
+        assert_eq!(d.authenticate("acme-user", "pw-acme"), Some(("acme", None)));
         assert_eq!(d.authenticate("acme-user", "pw-globex"), None);
         assert_eq!(d.authenticate("nobody", "pw-acme"), None);
         let c = Credential::new("u".into(), "secret");

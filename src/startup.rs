@@ -72,6 +72,7 @@ impl Application {
             move || {
                 App::new()
                     .app_data(shared.clone())
+                    .app_data(api::query_errors())
                     .app_data(Listener("public"))
                     .wrap(actix_web::middleware::from_fn(observe))
                     .configure(api::provider::routes)
@@ -99,6 +100,7 @@ impl Application {
             move || {
                 App::new()
                     .app_data(shared.clone())
+                    .app_data(api::query_errors())
                     .app_data(Listener("admin"))
                     .wrap(actix_web::middleware::from_fn(observe))
                     .configure(api::admin::routes)

@@ -287,12 +287,18 @@ async fn put_rules(
     Ok(HttpResponse::Ok().json(&stored))
 }
 
+#[derive(Deserialize)]
+struct QuoteQuery {
+    store_hash: Option<String>,
+}
+
 async fn get_quote(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    query: web::Query<QuoteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, quote_id) = path.into_inner();
-    let record = service::quotes::get(&state, &id, &quote_id).await?;
+    let record = service::quotes::get(&state, &id, &quote_id, query.store_hash.as_deref()).await?;
     Ok(data(serde_json::json!({
         "id": record.id,
         "status": record.status,

@@ -61,6 +61,18 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     )))
 }
 
+/// Query strings that do not parse answer in the JSON error shape, naming the query.
+pub fn query_errors() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|e, _| {
+        ApiError(LevyError::at(
+            ErrorCode::BadRequest,
+            "query",
+            format!("the query string is not acceptable: {e}"),
+        ))
+        .into()
+    })
+}
+
 /// The default service of a resource: a JSON 405 whose `Allow` names the methods it takes.
 pub fn allow(methods: &'static str) -> actix_web::Route {
     actix_web::web::to(move || async move {

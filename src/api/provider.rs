@@ -97,7 +97,7 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError
         .as_deref()
         .and_then(|c| c.split_once(':'))
         .ok_or_else(|| unauthorized("HTTP Basic credentials are required"))?;
-    let account_id = directory
+    let (account_id, credential_store) = directory
         .authenticate(user, password)
         .ok_or_else(|| unauthorized("the username or password is not valid"))?;
     let host = request_host(req)?;
@@ -138,6 +138,11 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError
         && !live.account.store_hashes.iter().any(|h| h == &store_hash)
     {
         return Err(unauthorized("this store is not connected to the account"));
+    }
+    if credential_store.is_some_and(|s| s != store_hash) {
+        return Err(unauthorized(
+            "this credential was given to another store of the account",
+        ));
     }
     Ok(Authorized { live, store_hash })
 }

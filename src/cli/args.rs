@@ -211,12 +211,18 @@ pub enum RulesCmd {
 #[derive(Debug, Subcommand)]
 pub enum QuoteCmd {
     /// Show a committed quote with every version.
-    #[command(after_help = "Example:\n  levy quote show demo 113")]
+    #[command(after_help = "Examples:
+  levy quote show demo 113
+  levy quote show acme 113 --store-hash abc123")]
     Show {
         /// The account's id.
         account: String,
         /// The quote's id: the order id BigCommerce committed.
         quote_id: String,
+        /// The store the quote belongs to; needed when several of the account's stores
+        /// have a quote with this id.
+        #[arg(long)]
+        store_hash: Option<String>,
     },
 }
 

@@ -101,12 +101,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )?))
         }),
         Command::Quote {
-            command: QuoteCmd::Show { account, quote_id },
+            command:
+                QuoteCmd::Show {
+                    account,
+                    quote_id,
+                    store_hash,
+                },
         } => admin_command(admin, |c| {
+            let store = store_hash.map_or(String::new(), |h| format!("?store_hash={}", seg(&h)));
             c.call(
                 Method::GET,
                 &format!(
-                    "/admin/accounts/{}/quotes/{}",
+                    "/admin/accounts/{}/quotes/{}{store}",
                     seg(&account),
                     seg(&quote_id)
                 ),

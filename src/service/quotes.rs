@@ -5,13 +5,20 @@ use crate::error::{ErrorCode, LevyError};
 use crate::lifecycle::{self, Caller};
 use crate::quote::{QuoteRequest, QuoteResponse};
 use crate::state::AppState;
-use crate::store::{QuoteRecord, QuoteState, StoreError};
+use crate::store::{QuoteKey, QuoteRecord, QuoteState, StoreError};
 
 /// Who is asking, owned (it crosses to the blocking pool).
 #[derive(Debug, Clone)]
 pub struct Client {
     pub account: String,
     pub store_hash: String,
+}
+
+impl Client {
+    /// This client's quote with `id`: quotes are per store.
+    fn quote(&self, id: &str) -> QuoteKey {
+        QuoteKey::new(&self.account, &self.store_hash, id)
+    }
 }
 
 /// Counts a durable quote operation.
@@ -31,10 +38,10 @@ pub async fn commit(
     response: QuoteResponse,
 ) -> Result<QuoteState, LevyError> {
     lifecycle::check_id(&request.id)?;
-    let (account, id) = (client.account.clone(), request.id.clone());
+    let key = client.quote(&request.id);
     let quote = state
         .store
-        .update_quote(account, id, move |current| {
+        .update_quote(key, move |current| {
             let caller = Caller {
                 account: &client.account,
                 store_hash: &client.store_hash,
@@ -58,7 +65,7 @@ pub async fn adjust(
     lifecycle::check_id(&id)?;
     let quote = state
         .store
-        .update_quote(client.account, id.clone(), move |current| {
+        .update_quote(client.quote(&id), move |current| {
             lifecycle::adjust(current, &id, &request, &response)
         })
         .await
@@ -72,7 +79,7 @@ pub async fn void(state: &AppState, client: Client, id: String) -> Result<QuoteS
     lifecycle::check_id(&id)?;
     let quote = state
         .store
-        .update_quote(client.account, id.clone(), move |current| {
+        .update_quote(client.quote(&id), move |current| {
             lifecycle::void(current, &id)
         })
         .await
@@ -81,13 +88,45 @@ pub async fn void(state: &AppState, client: Client, id: String) -> Result<QuoteS
     Ok(quote)
 }
 
-/// A committed quote of an account with its whole history.
-pub async fn get(state: &AppState, account: &str, id: &str) -> Result<QuoteRecord, LevyError> {
+/// A committed quote of an account with its whole history. Without a store hash, the
+/// id must name one store's quote; when several of the account's stores have a quote
+/// with this id, the answer says which and asks for one.
+pub async fn get(
+    state: &AppState,
+    account: &str,
+    id: &str,
+    store_hash: Option<&str>,
+) -> Result<QuoteRecord, LevyError> {
     super::accounts::get(state, account)?;
+    let missing = || LevyError::new(ErrorCode::NotFound, "no committed quote has this id");
+    let store_hash = match store_hash {
+        Some(h) => h.to_string(),
+        None => {
+            let mut stores = state
+                .store
+                .quote_stores(account.to_string(), id.to_string())
+                .await
+                .map_err(StoreError::into_client_error)?;
+            match stores.len() {
+                0 => return Err(missing()),
+                1 => stores.remove(0),
+                _ => {
+                    return Err(LevyError::at(
+                        ErrorCode::Conflict,
+                        "store_hash",
+                        format!(
+                            "stores {} each have a quote with this id; name one with store_hash",
+                            stores.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+    };
     state
         .store
-        .quote(account.to_string(), id.to_string())
+        .quote(QuoteKey::new(account, &store_hash, id))
         .await
         .map_err(StoreError::into_client_error)?
-        .ok_or_else(|| LevyError::new(ErrorCode::NotFound, "no committed quote has this id"))
+        .ok_or_else(missing)
 }

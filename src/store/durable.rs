@@ -5,7 +5,7 @@
 
 use super::backup::Counts;
 use super::group_commit::GroupCommit;
-use super::{QuoteChange, QuoteRecord, QuoteState, Store, StoreError};
+use super::{QuoteChange, QuoteKey, QuoteRecord, QuoteState, Store, StoreError};
 use crate::accounts::Account;
 use crate::error::LevyError;
 use std::sync::Arc;
@@ -64,20 +64,24 @@ impl Storage {
     /// returns the quote's state once that is durable.
     pub async fn update_quote(
         &self,
-        account: String,
-        id: String,
+        key: QuoteKey,
         mut decide: impl FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError> + Send + 'static,
     ) -> Result<QuoteState, StoreError> {
-        self.durably(move |store| store.update_quote(&account, &id, &mut decide))
+        self.durably(move |store| store.update_quote(&key, &mut decide))
             .await
     }
 
-    pub async fn quote(
+    pub async fn quote(&self, key: QuoteKey) -> Result<Option<QuoteRecord>, StoreError> {
+        self.blocking(move |store| store.quote(&key)).await
+    }
+
+    pub async fn quote_stores(
         &self,
         account: String,
         id: String,
-    ) -> Result<Option<QuoteRecord>, StoreError> {
-        self.blocking(move |store| store.quote(&account, &id)).await
+    ) -> Result<Vec<String>, StoreError> {
+        self.blocking(move |store| store.quote_stores(&account, &id))
+            .await
     }
 
     pub async fn quotes(&self, account: String) -> Result<Vec<QuoteRecord>, StoreError> {

@@ -12,7 +12,9 @@ pub mod records;
 pub mod sled_store;
 
 pub use durable::Storage;
-pub use records::{QuoteHead, QuoteKind, QuoteRecord, QuoteState, QuoteStatus, QuoteVersion};
+pub use records::{
+    QuoteHead, QuoteKey, QuoteKind, QuoteRecord, QuoteState, QuoteStatus, QuoteVersion,
+};
 
 use crate::accounts::Account;
 use crate::error::LevyError;
@@ -75,15 +77,16 @@ pub trait Store: Send + Sync + 'static {
     fn delete_account(&self, id: &str) -> Result<bool, StoreError>;
 
     /// A quote with its whole history.
-    fn quote(&self, account: &str, id: &str) -> Result<Option<QuoteRecord>, StoreError>;
+    fn quote(&self, key: &QuoteKey) -> Result<Option<QuoteRecord>, StoreError>;
+    /// The store hashes under which an account holds a quote with this id.
+    fn quote_stores(&self, account: &str, id: &str) -> Result<Vec<String>, StoreError>;
     /// Reads the quote's head and latest priced version, lets `change` decide, appends
     /// what it decided (one version, one head) atomically; no other update of the same
     /// quote runs in between. Returns the quote's state afterwards. Its cost does not
     /// depend on how many versions the quote has.
     fn update_quote(
         &self,
-        account: &str,
-        id: &str,
+        key: &QuoteKey,
         change: &mut dyn FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError>,
     ) -> Result<QuoteState, StoreError>;
     /// Every quote of an account (for reports), in id order.

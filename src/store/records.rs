@@ -7,6 +7,25 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// Which quote: BigCommerce's order ids are per store, so one account's stores can
+/// each have an order 113, and each is a quote of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QuoteKey {
+    pub account: String,
+    pub store_hash: String,
+    pub id: String,
+}
+
+impl QuoteKey {
+    pub fn new(account: &str, store_hash: &str, id: &str) -> QuoteKey {
+        QuoteKey {
+            account: account.to_string(),
+            store_hash: store_hash.to_string(),
+            id: id.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuoteStatus {
@@ -69,6 +88,10 @@ pub struct QuoteHead {
 }
 
 impl QuoteHead {
+    pub fn key(&self) -> QuoteKey {
+        QuoteKey::new(&self.account, &self.store_hash, &self.id)
+    }
+
     pub fn next_version(&self) -> u32 {
         self.version + 1
     }
@@ -96,6 +119,10 @@ pub struct QuoteState {
 }
 
 impl QuoteRecord {
+    pub fn key(&self) -> QuoteKey {
+        QuoteKey::new(&self.account, &self.store_hash, &self.id)
+    }
+
     /// The head of this record.
     pub fn head(&self) -> QuoteHead {
         QuoteHead {

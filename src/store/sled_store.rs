@@ -1,22 +1,27 @@
 //! The embedded store: sled 0.34.
 //!
 //! Two trees: `accounts` (id -> account) and `quote_log`, which holds each quote's head
-//! (`h account \0 quote id` -> status, keys, latest version numbers) and each of its
-//! versions (`v account \0 quote id \0 version` (big-endian) -> one version). An update
+//! (`H` + quote key -> status, keys, latest version numbers) and each of its versions
+//! (`V` + quote key + version (big-endian) -> one version). A quote key is the account,
+//! the quote id and the store hash, each preceded by its length, so no byte of an id can
+//! make two keys meet, and one account's quotes (or one id's stores) share a prefix. An update
 //! inserts its version, then the small head: the head is the commit point. A version
 //! beyond its head's number (a crash between the two inserts, never acknowledged) is
 //! ignored by every read and overwritten by the next update. Two plain inserts keep
 //! updates of different quotes concurrent (a sled batch or transaction would take a
 //! tree-wide lock), and an update's cost does not grow with the quote's history. Updates of one
-//! quote are serialized by a striped lock. Stores written before this layout (one
-//! `quotes` record per quote, every version inside) are split at start.
+//! quote are serialized by a striped lock. Stores written before this layout are converted
+//! at start: one `quotes` record per quote (every version inside) is split, and heads and
+//! versions keyed without the store hash (`h`/`v` keys) are re-keyed.
 //!
 //! Durability: sled's `flush` ends in `sync_file_range` on Linux, which does not flush
 //! the drive's cache, and sled writes large values to blob files it never fsyncs. So
 //! [`SledStore::sync`] follows the flush with `fdatasync` of the log file and of every
 //! blob file written since, and an fsync of the blob directory.
 
-use super::{QuoteChange, QuoteHead, QuoteRecord, QuoteState, QuoteVersion, Store, StoreError};
+use super::{
+    QuoteChange, QuoteHead, QuoteKey, QuoteRecord, QuoteState, QuoteVersion, Store, StoreError,
+};
 use crate::accounts::Account;
 use crate::error::LevyError;
 use sled::Transactional;
@@ -46,11 +51,25 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn quote_key(account: &str, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(account.len() + id.len() + 1);
-    k.extend_from_slice(account.as_bytes());
-    k.push(0);
-    k.extend_from_slice(id.as_bytes());
+/// Appends one length-prefixed key component.
+fn component(k: &mut Vec<u8>, part: &str) {
+    k.extend_from_slice(&(part.len() as u32).to_be_bytes());
+    k.extend_from_slice(part.as_bytes());
+}
+
+/// The prefix of an account's quotes (and, with `id`, of one id's quotes in every store).
+fn quote_prefix(account: &str, id: Option<&str>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(account.len() + 48);
+    component(&mut k, account);
+    if let Some(id) = id {
+        component(&mut k, id);
+    }
+    k
+}
+
+fn quote_key(key: &QuoteKey) -> Vec<u8> {
+    let mut k = quote_prefix(&key.account, Some(&key.id));
+    component(&mut k, &key.store_hash);
     k
 }
 
@@ -61,20 +80,19 @@ fn tagged(tag: u8, key: &[u8]) -> Vec<u8> {
     k
 }
 
-/// The key of a quote's head (or, with an empty id, the prefix of an account's heads).
-fn head_key(quote_key: &[u8]) -> Vec<u8> {
-    tagged(b'h', quote_key)
-}
+const HEAD: u8 = b'H';
+const VERSION: u8 = b'V';
+/// Heads and versions of the layout before store hashes were part of the key.
+const OLD_HEAD: u8 = b'h';
+const OLD_VERSION: u8 = b'v';
 
-/// The prefix of every version of a quote: its key and a separator.
-fn versions_prefix(quote_key: &[u8]) -> Vec<u8> {
-    let mut k = tagged(b'v', quote_key);
-    k.push(0);
-    k
+/// The key of a quote's head.
+fn head_key(quote_key: &[u8]) -> Vec<u8> {
+    tagged(HEAD, quote_key)
 }
 
 fn version_key(quote_key: &[u8], version: u32) -> Vec<u8> {
-    let mut k = versions_prefix(quote_key);
+    let mut k = tagged(VERSION, quote_key);
     k.extend_from_slice(&version.to_be_bytes());
     k
 }
@@ -176,6 +194,7 @@ impl SledStore {
         };
         store.check_identity()?;
         store.split_whole_records()?;
+        store.rekey_by_store()?;
         // Every record must decode: a damaged store fails here, at start, not mid-request.
         store.accounts()?;
         let damaged = |k: &[u8], e: StoreError| {
@@ -187,7 +206,7 @@ impl SledStore {
         for kv in store.quotes.iter() {
             let (k, v) = kv.map_err(backend)?;
             match k.first() {
-                Some(b'h') => decode::<QuoteHead>(&v).map(|_| ()),
+                Some(&HEAD) => decode::<QuoteHead>(&v).map(|_| ()),
                 _ => decode::<QuoteVersion>(&v).map(|_| ()),
             }
             .map_err(|e| damaged(&k, e))?;
@@ -264,7 +283,7 @@ impl SledStore {
                     String::from_utf8_lossy(&k)
                 ))
             })?;
-            self.write(&k, &record.head(), &record.versions)?;
+            self.write(&quote_key(&record.key()), &record.head(), &record.versions)?;
             old.remove(&k).map_err(backend)?;
             count += 1;
         }
@@ -273,6 +292,50 @@ impl SledStore {
             quotes = count,
             "split stored quotes into one record per version"
         );
+        Ok(())
+    }
+
+    /// Re-keys heads and versions written before the store hash was part of a quote's
+    /// key. Each quote is written under its new key (versions, then head) before its old
+    /// records go, so an interrupted conversion resumes at the next start.
+    fn rekey_by_store(&self) -> Result<(), StoreError> {
+        let mut count = 0usize;
+        for kv in self.quotes.scan_prefix([OLD_HEAD]) {
+            let (k, h) = kv.map_err(backend)?;
+            let head: QuoteHead = decode(&h)?;
+            let old_versions: Vec<(sled::IVec, sled::IVec)> = {
+                let mut prefix = k.to_vec();
+                prefix[0] = OLD_VERSION;
+                prefix.push(0);
+                let exact = prefix.len() + 4;
+                self.quotes
+                    .scan_prefix(prefix)
+                    .filter(|kv| kv.as_ref().map_or(true, |(k, _)| k.len() == exact))
+                    .collect::<Result<_, _>>()
+                    .map_err(backend)?
+            };
+            let mut versions = Vec::new();
+            for (_, v) in &old_versions {
+                let version: QuoteVersion = decode(v)?;
+                if version.version <= head.version {
+                    versions.push(version);
+                }
+            }
+            self.write(&quote_key(&head.key()), &head, &versions)?;
+            self.quotes.remove(&k).map_err(backend)?;
+            for (old, _) in old_versions {
+                self.quotes.remove(old).map_err(backend)?;
+            }
+            count += 1;
+        }
+        // Versions beyond their head (never acknowledged) of quotes re-keyed earlier.
+        for k in self.quotes.scan_prefix([OLD_VERSION]).keys() {
+            self.quotes.remove(k.map_err(backend)?).map_err(backend)?;
+        }
+        if count > 0 {
+            self.sync()?;
+            tracing::info!(quotes = count, "re-keyed stored quotes by store hash");
+        }
         Ok(())
     }
 
@@ -411,9 +474,9 @@ impl Store for SledStore {
     }
 
     fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
-        let prefix = quote_key(id, "");
+        let prefix = quote_prefix(id, None);
         let mut keys: Vec<sled::IVec> = Vec::new();
-        for p in [head_key(&prefix), tagged(b'v', &prefix)] {
+        for p in [tagged(HEAD, &prefix), tagged(VERSION, &prefix)] {
             for k in self.quotes.scan_prefix(p).keys() {
                 keys.push(k.map_err(backend)?);
             }
@@ -429,21 +492,28 @@ impl Store for SledStore {
         Ok(existed)
     }
 
-    fn quote(&self, account: &str, id: &str) -> Result<Option<QuoteRecord>, StoreError> {
-        let key = quote_key(account, id);
+    fn quote(&self, key: &QuoteKey) -> Result<Option<QuoteRecord>, StoreError> {
+        let key = quote_key(key);
         match self.quotes.get(head_key(&key)).map_err(backend)? {
             Some(h) => Ok(Some(self.record(&key, &h)?)),
             None => Ok(None),
         }
     }
 
+    fn quote_stores(&self, account: &str, id: &str) -> Result<Vec<String>, StoreError> {
+        self.quotes
+            .scan_prefix(tagged(HEAD, &quote_prefix(account, Some(id))))
+            .values()
+            .map(|h| Ok(decode::<QuoteHead>(&h.map_err(backend)?)?.store_hash))
+            .collect()
+    }
+
     fn update_quote(
         &self,
-        account: &str,
-        id: &str,
+        key: &QuoteKey,
         change: &mut dyn FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError>,
     ) -> Result<QuoteState, StoreError> {
-        let key = quote_key(account, id);
+        let key = quote_key(key);
         let _guard = self.lock_for(&key);
         let current = self.state(&key)?;
         match change(current.as_ref())? {
@@ -471,7 +541,7 @@ impl Store for SledStore {
 
     fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError> {
         self.quotes
-            .scan_prefix(head_key(&quote_key(account, "")))
+            .scan_prefix(tagged(HEAD, &quote_prefix(account, None)))
             .map(|kv| {
                 let (k, h) = kv.map_err(backend)?;
                 self.record(&k[1..], &h)
@@ -480,7 +550,7 @@ impl Store for SledStore {
     }
 
     fn put_quote(&self, record: &QuoteRecord) -> Result<(), StoreError> {
-        let key = quote_key(&record.account, &record.id);
+        let key = quote_key(&record.key());
         let _guard = self.lock_for(&key);
         self.write(&key, &record.head(), &record.versions)
     }
@@ -496,7 +566,7 @@ impl Store for SledStore {
         for account in self.accounts()? {
             writer.account(&account)?;
         }
-        for kv in self.quotes.scan_prefix(b"h") {
+        for kv in self.quotes.scan_prefix([HEAD]) {
             let (k, h) = kv.map_err(backend)?;
             writer.quote(&self.record(&k[1..], &h)?)?;
         }
@@ -556,6 +626,10 @@ mod tests {
         }
     }
 
+    fn acme() -> QuoteKey {
+        QuoteKey::new("acme", "s1", "113")
+    }
+
     fn same(a: &QuoteRecord, b: &QuoteRecord) {
         assert_eq!(
             serde_json::to_string(a).unwrap(),
@@ -571,21 +645,90 @@ mod tests {
             // The layout before one record per version: tree `quotes`, every version inside.
             let db = sled::open(dir.path()).unwrap();
             let old = db.open_tree("quotes").unwrap();
-            old.insert(quote_key("acme", "113"), encode(&written).unwrap())
+            old.insert(&b"acme\x00113"[..], encode(&written).unwrap())
                 .unwrap();
             db.flush().unwrap();
         }
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
-        same(&store.quote("acme", "113").unwrap().unwrap(), &written);
+        same(&store.quote(&acme()).unwrap().unwrap(), &written);
         assert!(store.db.open_tree("quotes").unwrap().is_empty());
-        assert_eq!(store.quotes.scan_prefix(b"v").count(), 3);
-        let state = store.state(&quote_key("acme", "113")).unwrap().unwrap();
+        assert_eq!(store.quotes.scan_prefix([VERSION]).count(), 3);
+        let state = store.state(&quote_key(&acme())).unwrap().unwrap();
         assert_eq!((state.head.version, state.head.priced), (3, 2));
         assert_eq!(state.latest.unwrap().version, 2);
         drop(store);
         // Idempotent: a second start finds nothing left to split.
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
-        same(&store.quote("acme", "113").unwrap().unwrap(), &written);
+        same(&store.quote(&acme()).unwrap().unwrap(), &written);
+    }
+
+    #[test]
+    fn quotes_keyed_without_their_store_are_re_keyed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = record();
+        {
+            // The layout before store hashes were part of the key, as it wrote it: a plain
+            // JSON head at `h account \0 id`, zstd versions at `v account \0 id \0 n`, and
+            // an orphan version beyond the head (a crash before the head was written).
+            let db = sled::open(dir.path()).unwrap();
+            let log = db.open_tree("quote_log").unwrap();
+            log.insert(
+                &b"hacme\x00113"[..],
+                serde_json::to_vec(&written.head()).unwrap(),
+            )
+            .unwrap();
+            for v in written
+                .versions
+                .iter()
+                .chain([&version(4, QuoteKind::Adjust)])
+            {
+                let mut k = b"vacme\x00113\x00".to_vec();
+                k.extend_from_slice(&v.version.to_be_bytes());
+                log.insert(k, encode(v).unwrap()).unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        same(&store.quote(&acme()).unwrap().unwrap(), &written);
+        assert_eq!(store.quote_stores("acme", "113").unwrap(), vec!["s1"]);
+        assert!(store
+            .quote(&QuoteKey::new("acme", "s2", "113"))
+            .unwrap()
+            .is_none());
+        assert_eq!(store.quotes.scan_prefix([OLD_HEAD]).count(), 0);
+        assert_eq!(store.quotes.scan_prefix([OLD_VERSION]).count(), 0);
+        assert_eq!(store.quotes.scan_prefix([VERSION]).count(), 3);
+        drop(store);
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        same(&store.quotes("acme").unwrap()[0], &written);
+    }
+
+    #[test]
+    fn one_id_in_two_stores_is_two_quotes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        let a = record();
+        let mut b = record();
+        b.store_hash = "s2".into();
+        b.versions.truncate(1);
+        b.status = QuoteStatus::Committed;
+        store.put_quote(&a).unwrap();
+        store.put_quote(&b).unwrap();
+        same(&store.quote(&acme()).unwrap().unwrap(), &a);
+        same(
+            &store
+                .quote(&QuoteKey::new("acme", "s2", "113"))
+                .unwrap()
+                .unwrap(),
+            &b,
+        );
+        assert_eq!(store.quote_stores("acme", "113").unwrap(), vec!["s1", "s2"]);
+        assert_eq!(store.quotes("acme").unwrap().len(), 2);
+        // An id that is a prefix of another, or holds the separator bytes, stays apart.
+        assert!(store.quote_stores("acme", "11").unwrap().is_empty());
+        assert!(store.quotes("acm").unwrap().is_empty());
+        store.delete_account("acme").unwrap();
+        assert!(store.quotes("acme").unwrap().is_empty());
     }
 
     #[test]
@@ -593,14 +736,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
         store.put_quote(&record()).unwrap();
-        let key = quote_key("acme", "113");
+        let key = quote_key(&acme());
         let before: Vec<(sled::IVec, sled::IVec)> = store
             .quotes
-            .scan_prefix(b"v")
+            .scan_prefix([VERSION])
             .collect::<Result<_, _>>()
             .unwrap();
         let after = store
-            .update_quote("acme", "113", &mut |current| {
+            .update_quote(&acme(), &mut |current| {
                 let current = current.unwrap();
                 let v = version(current.head.next_version(), QuoteKind::Commit);
                 let mut head = current.head.clone().with(&v);
@@ -611,14 +754,14 @@ mod tests {
         assert_eq!((after.head.version, after.head.priced), (4, 4));
         let now: Vec<(sled::IVec, sled::IVec)> = store
             .quotes
-            .scan_prefix(b"v")
+            .scan_prefix([VERSION])
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(now.len(), 4);
         assert_eq!(&now[..3], &before[..], "earlier versions are not rewritten");
         assert_eq!(now[3].0, version_key(&key, 4));
         // A version that would leave a gap is refused.
-        let err = store.update_quote("acme", "113", &mut |current| {
+        let err = store.update_quote(&acme(), &mut |current| {
             let current = current.unwrap();
             let v = version(current.head.version + 2, QuoteKind::Void);
             Ok(QuoteChange::Append(
@@ -627,10 +770,7 @@ mod tests {
             ))
         });
         assert!(err.is_err());
-        assert_eq!(
-            store.quote("acme", "113").unwrap().unwrap().versions.len(),
-            4
-        );
+        assert_eq!(store.quote(&acme()).unwrap().unwrap().versions.len(), 4);
     }
 
     #[test]
@@ -639,20 +779,20 @@ mod tests {
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
         let written = record();
         store.put_quote(&written).unwrap();
-        let key = quote_key("acme", "113");
+        let key = quote_key(&acme());
         // A crash between the two inserts of an update: version 4 is there, the head is not.
         let orphan = version(4, QuoteKind::Commit);
         store
             .quotes
             .insert(version_key(&key, 4), encode(&orphan).unwrap())
             .unwrap();
-        same(&store.quote("acme", "113").unwrap().unwrap(), &written);
+        same(&store.quote(&acme()).unwrap().unwrap(), &written);
         same(&store.quotes("acme").unwrap()[0], &written);
         let state = store.state(&key).unwrap().unwrap();
         assert_eq!(state.head.version, 3);
         // The next update takes number 4 with its own content.
         let after = store
-            .update_quote("acme", "113", &mut |current| {
+            .update_quote(&acme(), &mut |current| {
                 let current = current.unwrap();
                 let mut v = version(current.head.next_version(), QuoteKind::Adjust);
                 v.adjust_description = Some("the real one".into());
@@ -663,7 +803,7 @@ mod tests {
             })
             .unwrap();
         assert_eq!(after.head.version, 4);
-        let record = store.quote("acme", "113").unwrap().unwrap();
+        let record = store.quote(&acme()).unwrap().unwrap();
         assert_eq!(
             record.versions[3].adjust_description.as_deref(),
             Some("the real one")

@@ -44,7 +44,9 @@ async fn many_writers_share_few_flushes() {
             let id = format!("q{i}");
             let s = store.clone();
             tokio::task::spawn_blocking(move || {
-                s.update_quote("a", &id, &mut |_| Ok(first_version(&id)))
+                s.update_quote(&levy::store::QuoteKey::new("a", "s", &id), &mut |_| {
+                    Ok(first_version(&id))
+                })
             })
             .await
             .unwrap()

@@ -57,10 +57,7 @@ fn request_values_are_escaped_and_every_request_has_an_access_line() {
     ] {
         assert!(line.contains(field), "{field} in {line}");
     }
-    assert!(
-        line.contains("store_hash=Some(\"demostore\")"),
-        "{line}"
-    );
+    assert!(line.contains("store_hash=Some(\"demostore\")"), "{line}");
     assert!(!log.contains(PASSWORD), "a credential in the log");
 }
 

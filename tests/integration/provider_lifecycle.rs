@@ -2,7 +2,7 @@
 
 use crate::common;
 use common::*;
-use levy::store::{QuoteKind, QuoteStatus};
+use levy::store::{QuoteKey, QuoteKind, QuoteStatus};
 use serde_json::json;
 
 async fn app_with_demo() -> (TestApp, Login) {
@@ -41,7 +41,7 @@ async fn commit_persists_and_an_identical_retry_returns_the_same_bytes() {
         .state
         .store
         .backend()
-        .quote("acme", "order-1")
+        .quote(&QuoteKey::new("acme", "store1", "order-1"))
         .unwrap()
         .unwrap();
     assert_eq!(record.status, QuoteStatus::Committed);
@@ -104,7 +104,7 @@ async fn adjust_adds_a_version_and_keeps_its_description() {
         .state
         .store
         .backend()
-        .quote("acme", "order-3")
+        .quote(&QuoteKey::new("acme", "store1", "order-3"))
         .unwrap()
         .unwrap();
     assert_eq!(record.versions.len(), 2);
@@ -173,7 +173,7 @@ async fn void_is_idempotent_and_404_for_unknown() {
         .state
         .store
         .backend()
-        .quote("acme", "order-5")
+        .quote(&QuoteKey::new("acme", "store1", "order-5"))
         .unwrap()
         .unwrap();
     assert_eq!(record.status, QuoteStatus::Voided);
@@ -202,7 +202,7 @@ async fn commit_after_void_commits_again_as_a_new_version() {
         .state
         .store
         .backend()
-        .quote("acme", "order-6")
+        .quote(&QuoteKey::new("acme", "store1", "order-6"))
         .unwrap()
         .unwrap();
     assert_eq!(record.status, QuoteStatus::Committed);
@@ -234,7 +234,7 @@ async fn estimate_persists_nothing() {
         .state
         .store
         .backend()
-        .quote("acme", "cart-1")
+        .quote(&QuoteKey::new("acme", "store1", "cart-1"))
         .unwrap()
         .is_none());
 }
@@ -288,7 +288,7 @@ async fn concurrent_adjusts_and_voids_never_lose_an_update() {
         .state
         .store
         .backend()
-        .quote("acme", "hot")
+        .quote(&QuoteKey::new("acme", "store1", "hot"))
         .unwrap()
         .unwrap();
     let numbers: Vec<u32> = record.versions.iter().map(|v| v.version).collect();
@@ -348,4 +348,126 @@ async fn quote_ids_are_kept_as_sent_non_empty_and_at_most_255_bytes() {
     let long = "y".repeat(255);
     let res = app.post("/commit", &login, &quote(&long, &["10"])).await;
     assert_eq!(res.status(), 200, "255 bytes is the limit, not over it");
+}
+
+/// Order 113 of store A and order 113 of store B are two quotes (issue 13, item 4).
+#[tokio::test]
+async fn each_store_of_an_account_has_its_own_quotes() {
+    let app = spawn_app().await;
+    let login = app
+        .account("acme", &["storeA", "storeB"], &[], ten_percent())
+        .await;
+    let send = |path: &'static str, store: &'static str, body: serde_json::Value| {
+        let (app, login) = (&app, &login);
+        async move {
+            app.call(
+                path,
+                Some(login),
+                None,
+                Some(store),
+                serde_json::to_vec(&body).unwrap(),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        send("/commit", "storeA", quote("113", &["100"]))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("/commit", "storeB", quote("113", &["50"]))
+            .await
+            .status(),
+        200
+    );
+    // Store B adjusts and voids its own 113; store A's is untouched.
+    assert_eq!(
+        send("/adjust?id=113", "storeB", quote("113", &["60"]))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("/void?id=113", "storeB", json!({})).await.status(),
+        200
+    );
+    let backend = app.state.store.backend();
+    let a = backend
+        .quote(&QuoteKey::new("acme", "storeA", "113"))
+        .unwrap()
+        .unwrap();
+    let b = backend
+        .quote(&QuoteKey::new("acme", "storeB", "113"))
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.status, a.versions.len()), (QuoteStatus::Committed, 1));
+    assert_eq!((b.status, b.versions.len()), (QuoteStatus::Voided, 3));
+    assert_ne!(a.external_key, b.external_key);
+    // A store that never committed 113 cannot adjust it.
+    let login_c = app.account("solo", &[], &[], ten_percent()).await;
+    let res = app
+        .call(
+            "/adjust?id=113",
+            Some(&login_c),
+            None,
+            Some("storeC"),
+            serde_json::to_vec(&quote("113", &["1"])).unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+
+    // The admin view asks which store when the id is ambiguous.
+    let res = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/accounts/acme/quotes/113",
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    let v = json_of(res).await;
+    assert_eq!(v["error"]["path"], "store_hash");
+    let res = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/accounts/acme/quotes/113?store_hash=storeA",
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(json_of(res).await["data"]["status"], "committed");
+}
+
+/// A credential pushed to one store works only with that store's hash.
+#[tokio::test]
+async fn a_credential_given_to_one_store_is_refused_for_another() {
+    let app = spawn_app().await;
+    app.account("acme", &[], &[], ten_percent()).await;
+    let (user, password) =
+        levy::service::accounts::add_store_credential(&app.state, "acme", Some("storeA".into()))
+            .await
+            .unwrap();
+    let login = Login { user, password };
+    let body = serde_json::to_vec(&quote("e1", &["10"])).unwrap();
+    let ok = app
+        .call(
+            "/estimate",
+            Some(&login),
+            None,
+            Some("storeA"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    let other = app
+        .call("/estimate", Some(&login), None, Some("storeB"), body)
+        .await;
+    assert_eq!(other.status(), 401);
+    assert_eq!(json_of(other).await["error"]["code"], "unauthorized");
+}
+
+async fn json_of(res: reqwest::Response) -> serde_json::Value {
+    res.json().await.unwrap()
 }
