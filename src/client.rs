@@ -78,10 +78,9 @@ impl AdminClient {
             self.answer(res)?;
             bail!("the download failed");
         }
-        let bytes = res.bytes()?;
+        let mut res = res;
         let tmp = file.with_extension("partial");
-        {
-            use std::io::Write;
+        let written = {
             // A backup holds customer addresses and credential hashes: owner only.
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create(true).truncate(true);
@@ -92,11 +91,16 @@ impl AdminClient {
                 .with_context(|| format!("creating {}", tmp.display()))?;
             #[cfg(unix)]
             std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-            f.write_all(&bytes)?;
+            // Streamed to disk as it arrives; a cut-off stream is an error, never a file.
+            let written = res.copy_to(&mut f).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                anyhow!("the download was cut off ({e}); nothing was written")
+            })?;
             f.sync_all()?;
-        }
+            written
+        };
         std::fs::rename(&tmp, file).with_context(|| format!("writing {}", file.display()))?;
-        Ok(bytes.len() as u64)
+        Ok(written)
     }
 
     pub fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Body> {

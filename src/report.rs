@@ -3,7 +3,7 @@
 
 use crate::engine::transaction_day;
 use crate::quote::{LineResponse, QuoteResponse};
-use crate::store::{QuoteRecord, QuoteStatus};
+use crate::store::{QuoteHead, QuoteRecord, QuoteStatus, QuoteVersion};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -32,59 +32,91 @@ struct Acc {
     name: String,
     taxable: Decimal,
     tax: Decimal,
-    quotes: BTreeSet<String>,
+    /// Quotes (store hash, id) in which the rate appears.
+    quotes: BTreeSet<(String, String)>,
     lines: usize,
 }
 
-/// Rows for quotes whose transaction date (UTC) is within `from..=to`, ordered by
-/// currency then rate id.
-pub fn liability(records: &[QuoteRecord], from: NaiveDate, to: NaiveDate) -> Vec<LiabilityRow> {
-    let mut acc: BTreeMap<(String, String), Acc> = BTreeMap::new();
-    for record in records
-        .iter()
-        .filter(|r| r.status == QuoteStatus::Committed)
-    {
-        let Some(latest) = record.latest_priced() else {
-            continue;
+/// The liability report being added up, one quote at a time: a store streams its quotes
+/// through [`Liability::add`], so memory follows the rates, not the number of quotes.
+pub struct Liability {
+    from: NaiveDate,
+    to: NaiveDate,
+    acc: BTreeMap<(String, String), Acc>,
+}
+
+impl Liability {
+    /// A report of quotes whose transaction date (UTC) is within `from..=to`.
+    pub fn new(from: NaiveDate, to: NaiveDate) -> Liability {
+        Liability {
+            from,
+            to,
+            acc: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a quote, given its head and latest priced version; voided quotes and quotes
+    /// outside the range add nothing.
+    pub fn add(&mut self, head: &QuoteHead, latest: Option<&QuoteVersion>) {
+        if head.status != QuoteStatus::Committed {
+            return;
+        }
+        let Some(latest) = latest else {
+            return;
         };
         let (Some(request), Some(raw)) = (&latest.request, &latest.response) else {
-            continue;
+            return;
         };
         let Ok(day) = transaction_day(&request.transaction_date) else {
-            continue;
+            return;
         };
-        if day < from || day > to {
-            continue;
+        if day < self.from || day > self.to {
+            return;
         }
         let Ok(response) = serde_json::from_str::<QuoteResponse>(raw.get()) else {
-            tracing::error!(quote = ?record.id, "stored response does not decode; left out of the report");
-            continue;
+            tracing::error!(quote = ?head.id, "stored response does not decode; left out of the report");
+            return;
         };
         let currency = request.currency_code.to_ascii_uppercase();
         for line in lines(&response) {
             for tax in &line.price.sales_tax_summary {
-                let a = acc
+                let a = self
+                    .acc
                     .entry((currency.clone(), tax.id.to_string()))
                     .or_default();
                 a.name = tax.name.to_string();
                 a.taxable += line.price.amount_exclusive;
                 a.tax += tax.amount;
-                a.quotes.insert(record.id.clone());
+                a.quotes.insert((head.store_hash.clone(), head.id.clone()));
                 a.lines += 1;
             }
         }
     }
-    acc.into_iter()
-        .map(|((currency, rate_id), a)| LiabilityRow {
-            rate_id,
-            rate_name: a.name,
-            currency,
-            taxable_amount: a.taxable.normalize(),
-            tax: a.tax.normalize(),
-            count: a.quotes.len(),
-            lines: a.lines,
-        })
-        .collect()
+
+    /// The rows, ordered by currency then rate id.
+    pub fn rows(self) -> Vec<LiabilityRow> {
+        self.acc
+            .into_iter()
+            .map(|((currency, rate_id), a)| LiabilityRow {
+                rate_id,
+                rate_name: a.name,
+                currency,
+                taxable_amount: a.taxable.normalize(),
+                tax: a.tax.normalize(),
+                count: a.quotes.len(),
+                lines: a.lines,
+            })
+            .collect()
+    }
+}
+
+/// Rows for whole records (see [`Liability`]).
+pub fn liability(records: &[QuoteRecord], from: NaiveDate, to: NaiveDate) -> Vec<LiabilityRow> {
+    let mut report = Liability::new(from, to);
+    for record in records {
+        report.add(&record.head(), record.latest_priced());
+    }
+    report.rows()
 }
 
 fn lines(response: &QuoteResponse) -> impl Iterator<Item = &LineResponse> {

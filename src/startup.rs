@@ -39,7 +39,7 @@ impl Application {
             directory: ArcSwap::from_pointee(directory),
             store: crate::store::Storage::new(store, durability),
             limits: config.limits.clone(),
-            account_writes: tokio::sync::Mutex::new(()),
+            account_writes: Arc::new(tokio::sync::Mutex::new(())),
             metrics,
             admin_token: admin_token(&config)?,
         });

@@ -17,7 +17,7 @@ pub struct AppState {
     pub store: Storage,
     pub limits: Limits,
     /// Serializes account changes (read-modify-write of the directory and the store).
-    pub account_writes: tokio::sync::Mutex<()>,
+    pub account_writes: Arc<tokio::sync::Mutex<()>>,
     pub metrics: Arc<Metrics>,
     /// The admin listener's bearer token.
     pub admin_token: String,

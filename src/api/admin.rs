@@ -125,13 +125,11 @@ async fn require_token(
 }
 
 /// A consistent copy of the whole store (`levy backup` is its client).
-async fn backup(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (bytes, counts) = service::backup::take(&state).await?;
-    Ok(HttpResponse::Ok()
+/// The backup, streamed while it is taken (its last line holds the counts).
+async fn backup(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type("application/octet-stream")
-        .insert_header(("X-Levy-Backup-Accounts", counts.accounts.to_string()))
-        .insert_header(("X-Levy-Backup-Quotes", counts.quotes.to_string()))
-        .body(bytes))
+        .streaming(service::backup::stream(&state).await)
 }
 
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {

@@ -1,16 +1,16 @@
-//! A consistent copy of the whole store (see [`crate::store::backup`]): account changes
-//! and quote updates wait while it is taken; estimates go on.
+//! A copy of the whole store (see [`crate::store::backup`]), streamed as it is written:
+//! commits, adjusts and voids go on meanwhile; account changes wait until it is sent.
 
-use crate::error::LevyError;
 use crate::state::AppState;
-use crate::store::backup::Counts;
+use futures_util::{Stream, StreamExt};
 
-/// The backup's bytes and what it holds.
-pub async fn take(state: &AppState) -> Result<(Vec<u8>, Counts), LevyError> {
-    let _no_account_changes = state.account_writes.lock().await;
-    state
-        .store
-        .backup()
-        .await
-        .map_err(crate::store::StoreError::into_client_error)
+/// The backup's bytes, chunk by chunk.
+pub async fn stream(
+    state: &AppState,
+) -> impl Stream<Item = Result<bytes::Bytes, std::io::Error>> + 'static {
+    let no_account_changes = state.account_writes.clone().lock_owned().await;
+    state.store.backup_stream().map(move |chunk| {
+        let _held_until_the_stream_ends = &no_account_changes;
+        chunk
+    })
 }

@@ -20,11 +20,14 @@ pub async fn liability(
         ));
     }
     super::accounts::get(state, account)?;
-    let account = account.to_string();
-    let records = state
+    let report = state
         .store
-        .quotes(account)
+        .fold_quotes(
+            account.to_string(),
+            report::Liability::new(from, to),
+            |report, quote| report.add(&quote.head, quote.latest.as_ref()),
+        )
         .await
         .map_err(crate::store::StoreError::into_client_error)?;
-    Ok(report::liability(&records, from, to))
+    Ok(report.rows())
 }

@@ -3,7 +3,6 @@
 //! commit: many writers share one flush and fsync). The service never waits on
 //! durability itself, and nothing above this file knows how the backend makes it so.
 
-use super::backup::Counts;
 use super::group_commit::GroupCommit;
 use super::{QuoteChange, QuoteKey, QuoteRecord, QuoteState, Store, StoreError};
 use crate::accounts::Account;
@@ -96,13 +95,83 @@ impl Storage {
         self.durably(move |store| store.set_marker(name)).await
     }
 
-    /// A whole-store backup in memory, with what it holds.
-    pub async fn backup(&self) -> Result<(Vec<u8>, Counts), StoreError> {
-        self.blocking(|store| {
-            let mut buf = Vec::new();
-            let counts = store.backup(&mut buf)?;
-            Ok((buf, counts))
+    /// Folds `visit` over each quote of an account (head and latest priced version),
+    /// on the blocking pool, one quote in memory at a time.
+    pub async fn fold_quotes<A: Send + 'static>(
+        &self,
+        account: String,
+        init: A,
+        mut visit: impl FnMut(&mut A, QuoteState) + Send + 'static,
+    ) -> Result<A, StoreError> {
+        self.blocking(move |store| {
+            let mut acc = init;
+            store.scan_quotes(&account, &mut |q| {
+                visit(&mut acc, q);
+                Ok(())
+            })?;
+            Ok(acc)
         })
         .await
+    }
+
+    /// A whole-store backup as a stream of chunks, written on the blocking pool while it is
+    /// read: memory holds a few chunks, not the backup. A failure ends the stream with an
+    /// error, so the reader sees a truncated copy (which restore refuses), never a short one
+    /// that looks whole.
+    pub fn backup_stream(
+        &self,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + 'static {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let store = self.backend.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = ChunkWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            let result = store
+                .backup(&mut out)
+                .and_then(|_| out.send().map_err(|e| StoreError::Backend(e.to_string())));
+            if let Err(e) = result {
+                tracing::error!(error = %e, "backup failed");
+                let _ = tx.blocking_send(Err(std::io::Error::other("the backup failed")));
+            }
+        });
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        })
+    }
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// Hands a backup to its stream in chunks; blocks while the reader is behind.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the reader went away")
+        })
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }

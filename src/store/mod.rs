@@ -89,8 +89,15 @@ pub trait Store: Send + Sync + 'static {
         key: &QuoteKey,
         change: &mut dyn FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError>,
     ) -> Result<QuoteState, StoreError>;
-    /// Every quote of an account (for reports), in id order.
+    /// Every quote of an account with its whole history, in id order.
     fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError>;
+    /// Each quote of an account as its head and latest priced version, one at a time
+    /// (reports): memory does not grow with the number of quotes or their histories.
+    fn scan_quotes(
+        &self,
+        account: &str,
+        visit: &mut dyn FnMut(QuoteState) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
 
     /// Writes a quote record as it is (restore).
     fn put_quote(&self, record: &QuoteRecord) -> Result<(), StoreError>;
@@ -103,7 +110,9 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every write that has returned so far durable on disk. Blocking.
     fn sync(&self) -> Result<(), StoreError>;
 
-    /// Writes every account and quote to `out`, consistent as of one moment: quote
-    /// updates wait while it runs (the caller holds off account changes).
+    /// Writes every account and quote to `out` without stopping writers: each quote is
+    /// copied whole as of the moment its head is read (versions up to a head's number never
+    /// change), and every write acknowledged before the backup began is in it. The caller
+    /// holds off account changes.
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<backup::Counts, StoreError>;
 }

@@ -549,6 +549,25 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn scan_quotes(
+        &self,
+        account: &str,
+        visit: &mut dyn FnMut(QuoteState) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for k in self
+            .quotes
+            .scan_prefix(tagged(HEAD, &quote_prefix(account, None)))
+            .keys()
+        {
+            let k = k.map_err(backend)?;
+            // Deleted since the scan began: nothing to report.
+            if let Some(state) = self.state(&k[1..])? {
+                visit(state)?;
+            }
+        }
+        Ok(())
+    }
+
     fn put_quote(&self, record: &QuoteRecord) -> Result<(), StoreError> {
         let key = quote_key(&record.key());
         let _guard = self.lock_for(&key);
@@ -556,12 +575,6 @@ impl Store for SledStore {
     }
 
     fn backup(&self, out: &mut dyn std::io::Write) -> Result<super::backup::Counts, StoreError> {
-        // Every stripe, in order: no quote changes while the copy is taken.
-        let _all: Vec<_> = self
-            .locks
-            .iter()
-            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()))
-            .collect();
         let mut writer = super::backup::Writer::new(out)?;
         for account in self.accounts()? {
             writer.account(&account)?;

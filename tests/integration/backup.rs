@@ -286,3 +286,69 @@ async fn the_store_and_backups_are_private_to_the_owner() {
     }
     assert!(seen >= 3, "the store's files were checked ({seen})");
 }
+
+/// A backup of 50,000 quotes is streamed while commits go on (issue 13, item 3): the
+/// reader here takes its time, and commits meanwhile answer in milliseconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commits_go_on_during_a_backup_of_fifty_thousand_quotes() {
+    let app = spawn_app().await;
+    let login = app.account("acme", &[], &[], ten_percent()).await;
+    let res = app.post("/commit", &login, &quote("seed", &["100"])).await;
+    assert_eq!(res.status(), 200);
+    let backend = app.state.store.backend().clone();
+    let seed = backend
+        .quote(&levy::store::QuoteKey::new("acme", "store1", "seed"))
+        .unwrap()
+        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        for i in 0..50_000 {
+            let mut record = seed.clone();
+            record.id = format!("bulk-{i}");
+            backend.put_quote(&record).unwrap();
+        }
+        backend.sync().unwrap();
+    })
+    .await
+    .unwrap();
+
+    // The backup starts, and its reader takes it all.
+    let (client, admin) = (app.client.clone(), app.admin_address.clone());
+    let download = tokio::spawn(async move {
+        let mut res = client
+            .get(format!("{admin}/admin/backup"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let mut total = 0;
+        while let Some(chunk) = res.chunk().await.unwrap() {
+            total += chunk.len();
+        }
+        total
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let mut took = Vec::new();
+    for i in 0..10 {
+        let started = std::time::Instant::now();
+        let res = app
+            .post("/commit", &login, &quote(&format!("during-{i}"), &["10"]))
+            .await;
+        assert_eq!(res.status(), 200);
+        took.push(started.elapsed());
+    }
+    assert!(
+        took.iter().all(|t| *t < std::time::Duration::from_millis(100)),
+        "commits during the backup took {took:?}"
+    );
+    // The backup was still being taken meanwhile.
+    assert!(
+        !download.is_finished(),
+        "the backup had finished before the commits"
+    );
+    // A reader that goes away ends the backup; the service goes on.
+    download.abort();
+    let res = app.post("/commit", &login, &quote("after", &["10"])).await;
+    assert_eq!(res.status(), 200);
+}
