@@ -92,6 +92,12 @@ pub struct Limits {
     /// Lines (items and their wrappings) per document.
     #[serde(default = "default_lines")]
     pub lines_per_document: usize,
+    /// Commits and adjusts one quote may have (a void is always accepted).
+    #[serde(default = "default_versions")]
+    pub versions_per_quote: u32,
+    /// The bytes of one version's stored response (its request is under `body_bytes`).
+    #[serde(default = "default_version_bytes")]
+    pub version_bytes: usize,
     /// Bodies of the admin API (rules documents of 100,000 zones, imports).
     #[serde(default = "default_admin_body_bytes")]
     pub admin_body_bytes: usize,
@@ -113,6 +119,8 @@ impl Default for Limits {
             body_bytes: default_body_bytes(),
             documents: default_documents(),
             lines_per_document: default_lines(),
+            versions_per_quote: default_versions(),
+            version_bytes: default_version_bytes(),
             admin_body_bytes: default_admin_body_bytes(),
             head_timeout_secs: default_head_timeout(),
             body_timeout_secs: default_body_timeout(),
@@ -156,6 +164,12 @@ fn default_documents() -> usize {
 }
 fn default_lines() -> usize {
     2000
+}
+fn default_versions() -> u32 {
+    1000
+}
+fn default_version_bytes() -> usize {
+    16 * 1024 * 1024
 }
 fn default_admin_body_bytes() -> usize {
     256 * 1024 * 1024

@@ -64,10 +64,14 @@ error_codes! {
     MethodNotAllowed = "method_not_allowed", 405;
     /// The request conflicts with what is stored (e.g. re-commit with other content).
     Conflict = "conflict", 409;
+    /// The quote already holds as many versions as one quote may (`limits.versions_per_quote`).
+    TooManyVersions = "too_many_versions", 409;
     /// The request head or body did not arrive within the time limit.
     RequestTimeout = "request_timeout", 408;
     /// The body is larger than the configured limit.
     PayloadTooLarge = "payload_too_large", 413;
+    /// One version of a quote would be larger than `limits.version_bytes`.
+    VersionTooLarge = "version_too_large", 413;
     /// The request head (headers) is larger than the server accepts.
     HeadersTooLarge = "headers_too_large", 431;
     /// Something failed on our side; details go to the log, not to the client.

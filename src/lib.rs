@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod exact;
 pub mod json;
+pub mod lanes;
 pub mod lifecycle;
 pub mod logging;
 pub mod metrics;

@@ -14,12 +14,32 @@ pub struct Caller<'a> {
     pub store_hash: &'a str,
 }
 
+/// How much history one quote may hold, so one quote cannot cost the whole store.
+#[derive(Debug, Clone, Copy)]
+pub struct QuoteLimits {
+    /// Commits and adjusts of one quote (a void is always accepted).
+    pub versions: u32,
+    /// The bytes of one version's stored response (its request is under the body limit).
+    pub response_bytes: usize,
+}
+
 fn version(
     head: &QuoteHead,
     kind: QuoteKind,
     request: &QuoteRequest,
     response: &QuoteResponse,
+    limits: &QuoteLimits,
 ) -> Result<QuoteVersion, LevyError> {
+    if head.version >= limits.versions {
+        return Err(LevyError::new(
+            ErrorCode::TooManyVersions,
+            format!(
+                "quote {} has {} versions, the most one quote may have; commit the change \
+                 under a new id",
+                head.id, head.version
+            ),
+        ));
+    }
     let mut response = response.clone();
     response.id = head.id.clone();
     for doc in &mut response.documents {
@@ -27,6 +47,16 @@ fn version(
     }
     let text = String::from_utf8(crate::render::quote_response(&response))
         .map_err(|_| LevyError::internal())?;
+    if text.len() > limits.response_bytes {
+        return Err(LevyError::new(
+            ErrorCode::VersionTooLarge,
+            format!(
+                "this quote's response is {} bytes; one version may store at most {}",
+                text.len(),
+                limits.response_bytes
+            ),
+        ));
+    }
     Ok(QuoteVersion {
         version: head.next_version(),
         kind,
@@ -45,8 +75,9 @@ fn append(
     response: &QuoteResponse,
     status: QuoteStatus,
     store_hash: &str,
+    limits: &QuoteLimits,
 ) -> Result<QuoteChange, LevyError> {
-    let v = version(head, kind, request, response)?;
+    let v = version(head, kind, request, response, limits)?;
     let mut next = head.clone().with(&v);
     next.status = status;
     next.store_hash = store_hash.to_string();
@@ -60,6 +91,7 @@ pub fn commit(
     caller: &Caller<'_>,
     request: &QuoteRequest,
     response: &QuoteResponse,
+    limits: &QuoteLimits,
 ) -> Result<QuoteChange, LevyError> {
     match current {
         None => {
@@ -79,6 +111,7 @@ pub fn commit(
                 response,
                 QuoteStatus::Committed,
                 caller.store_hash,
+                limits,
             )
         }
         Some(existing) if existing.head.status == QuoteStatus::Committed => {
@@ -101,6 +134,7 @@ pub fn commit(
             response,
             QuoteStatus::Committed,
             caller.store_hash,
+            limits,
         ),
     }
 }
@@ -111,6 +145,7 @@ pub fn adjust(
     id: &str,
     request: &QuoteRequest,
     response: &QuoteResponse,
+    limits: &QuoteLimits,
 ) -> Result<QuoteChange, LevyError> {
     match current {
         None => Err(not_found(id)),
@@ -133,6 +168,7 @@ pub fn adjust(
                 response,
                 QuoteStatus::Committed,
                 &store_hash,
+                limits,
             )
         }
     }

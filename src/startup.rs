@@ -35,9 +35,12 @@ impl Application {
         let durability = GroupCommit::start(store.clone(), move |took, writers| {
             observer.observe_flush(took, writers)
         });
+        // Two large quotes at a time: the rest of the cores stay with everyone else.
+        let heavy = crate::lanes::Lane::new(2);
         let state = web::Data::new(AppState {
             directory: ArcSwap::from_pointee(directory),
-            store: crate::store::Storage::new(store, durability),
+            store: crate::store::Storage::new(store, durability, heavy.clone()),
+            heavy,
             limits: config.limits.clone(),
             account_writes: Arc::new(tokio::sync::Mutex::new(())),
             metrics,

@@ -19,6 +19,8 @@ pub struct AppState {
     /// Serializes account changes (read-modify-write of the directory and the store).
     pub account_writes: Arc<tokio::sync::Mutex<()>>,
     pub metrics: Arc<Metrics>,
+    /// Where large requests are parsed, priced and rendered (see [`crate::lanes`]).
+    pub heavy: crate::lanes::Lane,
     /// The admin listener's bearer token.
     pub admin_token: String,
 }

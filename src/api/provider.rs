@@ -4,7 +4,7 @@
 use super::{body, json_bytes, ApiError, AppState};
 use crate::accounts::{HostRoute, LiveAccount};
 use crate::config::Limits;
-use crate::engine::{self, Computed};
+use crate::engine::{self, CompiledRules, Computed};
 use crate::error::{ErrorCode, LevyError};
 use crate::quote::QuoteRequest;
 use crate::service::quotes::{self, Client};
@@ -175,21 +175,54 @@ fn check_limits(quote: &QuoteRequest, limits: &Limits) -> Result<(), LevyError> 
     Ok(())
 }
 
-/// Reads and parses the body and computes the quote for an authorized caller.
+/// A request parsed and priced, and whether it was large (see [`crate::lanes`]).
+struct Priced {
+    auth: Authorized,
+    quote: QuoteRequest,
+    computed: Computed,
+    heavy: bool,
+}
+
+fn price(
+    bytes: &[u8],
+    rules: &CompiledRules,
+    limits: &Limits,
+) -> Result<(QuoteRequest, Computed), LevyError> {
+    let quote: QuoteRequest = crate::json::parse(bytes)?;
+    check_limits(&quote, limits)?;
+    let computed = engine::compute(rules, &quote)?;
+    Ok((quote, computed))
+}
+
+/// Reads and parses the body and computes the quote for an authorized caller; a large
+/// body is parsed and priced on the heavy lane, off the executor.
 async fn priced(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
     auth: Authorized,
-) -> Result<(Authorized, QuoteRequest, Computed), ApiError> {
+) -> Result<Priced, ApiError> {
     let bytes = body::read(req, payload, super::provider_body(state)).await?;
-    let quote: QuoteRequest = crate::json::parse(&bytes)?;
-    check_limits(&quote, &state.limits)?;
-    let computed = engine::compute(&auth.live.rules, &quote)?;
+    let heavy = bytes.len() > crate::lanes::HEAVY_BODY_BYTES;
+    let (quote, computed) = if heavy {
+        let (rules, limits) = (auth.live.rules.clone(), state.limits.clone());
+        state
+            .heavy
+            .run(move || price(&bytes, &rules, &limits))
+            .await
+            .ok_or_else(|| ApiError(LevyError::internal()))??
+    } else {
+        price(&bytes, &auth.live.rules, &state.limits)?
+    };
     if let Some(code) = &computed.unknown_taxability_code {
         tracing::info!(account = ?auth.live.account.id, code = ?code, "unknown taxability code ignored");
     }
-    Ok((auth, quote, computed))
+    Ok(Priced {
+        auth,
+        quote,
+        computed,
+        heavy,
+    })
 }
 
 async fn estimate(
@@ -198,10 +231,20 @@ async fn estimate(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
-    let (_, _, computed) = priced(&req, payload, &state, auth).await?;
+    let priced = priced(&req, payload, &state, auth).await?;
+    let body = if priced.heavy {
+        let response = priced.computed.response;
+        state
+            .heavy
+            .run(move || crate::render::quote_response(&response))
+            .await
+            .ok_or_else(|| ApiError(LevyError::internal()))?
+    } else {
+        crate::render::quote_response(&priced.computed.response)
+    };
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(crate::render::quote_response(&computed.response)))
+        .body(body))
 }
 
 /// The response body of a quote's latest priced version, as it was first sent.
@@ -230,8 +273,15 @@ async fn commit(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
-    let (auth, quote, computed) = priced(&req, payload, &state, auth).await?;
-    let record = quotes::commit(&state, auth.client(), quote, computed.response).await?;
+    let p = priced(&req, payload, &state, auth).await?;
+    let record = quotes::commit(
+        &state,
+        p.auth.client(),
+        p.quote,
+        p.computed.response,
+        p.heavy,
+    )
+    .await?;
     stored_reply(record)
 }
 
@@ -264,8 +314,16 @@ async fn adjust(
     // Authenticate before looking at the query, so that strangers learn nothing.
     let auth = authorize(&req, &state)?;
     let id = quote_id(&req)?;
-    let (auth, quote, computed) = priced(&req, payload, &state, auth).await?;
-    let record = quotes::adjust(&state, auth.client(), id, quote, computed.response).await?;
+    let p = priced(&req, payload, &state, auth).await?;
+    let record = quotes::adjust(
+        &state,
+        p.auth.client(),
+        id,
+        p.quote,
+        p.computed.response,
+        p.heavy,
+    )
+    .await?;
     stored_reply(record)
 }
 

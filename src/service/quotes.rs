@@ -21,6 +21,13 @@ impl Client {
     }
 }
 
+fn limits(state: &AppState) -> lifecycle::QuoteLimits {
+    lifecycle::QuoteLimits {
+        versions: state.limits.versions_per_quote,
+        response_bytes: state.limits.version_bytes,
+    }
+}
+
 /// Counts a durable quote operation.
 fn count(state: &AppState, operation: &str) {
     state
@@ -31,22 +38,25 @@ fn count(state: &AppState, operation: &str) {
 }
 
 /// `POST /commit`: the quote as it stands once durable.
+/// `heavy`: a large quote, stored on the heavy lane (see [`crate::lanes`]).
 pub async fn commit(
     state: &AppState,
     client: Client,
     request: QuoteRequest,
     response: QuoteResponse,
+    heavy: bool,
 ) -> Result<QuoteState, LevyError> {
     lifecycle::check_id(&request.id)?;
     let key = client.quote(&request.id);
+    let limits = limits(state);
     let quote = state
         .store
-        .update_quote(key, move |current| {
+        .update_quote(key, heavy, move |current| {
             let caller = Caller {
                 account: &client.account,
                 store_hash: &client.store_hash,
             };
-            lifecycle::commit(current, &caller, &request, &response)
+            lifecycle::commit(current, &caller, &request, &response, &limits)
         })
         .await
         .map_err(StoreError::into_client_error)?;
@@ -61,12 +71,14 @@ pub async fn adjust(
     id: String,
     request: QuoteRequest,
     response: QuoteResponse,
+    heavy: bool,
 ) -> Result<QuoteState, LevyError> {
     lifecycle::check_id(&id)?;
+    let limits = limits(state);
     let quote = state
         .store
-        .update_quote(client.quote(&id), move |current| {
-            lifecycle::adjust(current, &id, &request, &response)
+        .update_quote(client.quote(&id), heavy, move |current| {
+            lifecycle::adjust(current, &id, &request, &response, &limits)
         })
         .await
         .map_err(StoreError::into_client_error)?;
@@ -79,7 +91,7 @@ pub async fn void(state: &AppState, client: Client, id: String) -> Result<QuoteS
     lifecycle::check_id(&id)?;
     let quote = state
         .store
-        .update_quote(client.quote(&id), move |current| {
+        .update_quote(client.quote(&id), false, move |current| {
             lifecycle::void(current, &id)
         })
         .await

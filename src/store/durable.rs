@@ -13,11 +13,21 @@ use std::sync::Arc;
 pub struct Storage {
     backend: Arc<dyn Store>,
     commits: GroupCommit,
+    /// Where writes of large quotes run (see [`crate::lanes`]).
+    heavy: crate::lanes::Lane,
 }
 
 impl Storage {
-    pub fn new(backend: Arc<dyn Store>, commits: GroupCommit) -> Storage {
-        Storage { backend, commits }
+    pub fn new(
+        backend: Arc<dyn Store>,
+        commits: GroupCommit,
+        heavy: crate::lanes::Lane,
+    ) -> Storage {
+        Storage {
+            backend,
+            commits,
+            heavy,
+        }
     }
 
     /// The backend itself, for blocking callers (start-up, tests, restore).
@@ -61,13 +71,26 @@ impl Storage {
 
     /// Lets `decide` choose what happens to one quote (see [`Store::update_quote`]) and
     /// returns the quote's state once that is durable.
+    /// A `heavy` update (a large quote) runs on the heavy lane, not the blocking pool.
     pub async fn update_quote(
         &self,
         key: QuoteKey,
+        heavy: bool,
         mut decide: impl FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError> + Send + 'static,
     ) -> Result<QuoteState, StoreError> {
-        self.durably(move |store| store.update_quote(&key, &mut decide))
+        if !heavy {
+            return self
+                .durably(move |store| store.update_quote(&key, &mut decide))
+                .await;
+        }
+        let store = self.backend.clone();
+        let out = self
+            .heavy
+            .run(move || store.update_quote(&key, &mut decide))
             .await
+            .ok_or_else(|| StoreError::Backend("a heavy quote update failed".into()))??;
+        self.commits.durable().await?;
+        Ok(out)
     }
 
     pub async fn quote(&self, key: QuoteKey) -> Result<Option<QuoteRecord>, StoreError> {

@@ -8,6 +8,7 @@
 pub mod backup;
 pub mod durable;
 pub mod group_commit;
+mod key_locks;
 pub mod records;
 pub mod sled_store;
 

@@ -10,7 +10,7 @@
 //! ignored by every read and overwritten by the next update. Two plain inserts keep
 //! updates of different quotes concurrent (a sled batch or transaction would take a
 //! tree-wide lock), and an update's cost does not grow with the quote's history. Updates of one
-//! quote are serialized by a striped lock. Stores written before this layout are converted
+//! quote are serialized by a lock of that quote's key. Stores written before this layout are converted
 //! at start: one `quotes` record per quote (every version inside) is split, and heads and
 //! versions keyed without the store hash (`h`/`v` keys) are re-keyed.
 //!
@@ -27,19 +27,16 @@ use crate::error::LevyError;
 use sled::Transactional;
 use std::collections::HashSet;
 use std::fs::File;
-use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-
-const STRIPES: usize = 256;
 
 pub struct SledStore {
     db: sled::Db,
     accounts: sled::Tree,
     /// Heads (`h` keys) and versions (`v` keys) of every quote.
     quotes: sled::Tree,
-    locks: Vec<Mutex<()>>,
-    hasher: std::collections::hash_map::RandomState,
+    /// Serializes updates of one quote (and only of that quote).
+    locks: super::key_locks::KeyLocks,
     dir: PathBuf,
     /// The log file, kept open for fdatasync.
     log: File,
@@ -186,8 +183,7 @@ impl SledStore {
             db,
             accounts,
             quotes,
-            locks: (0..STRIPES).map(|_| Mutex::new(())).collect(),
-            hasher: Default::default(),
+            locks: Default::default(),
             dir: dir.to_path_buf(),
             log,
             synced_blobs: Mutex::new(HashSet::new()),
@@ -394,9 +390,8 @@ impl SledStore {
         Ok(())
     }
 
-    fn lock_for(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
-        let stripe = (self.hasher.hash_one(key) as usize) % STRIPES;
-        self.locks[stripe].lock().unwrap_or_else(|p| p.into_inner())
+    fn lock_for(&self, key: &[u8]) -> super::key_locks::KeyGuard<'_> {
+        self.locks.lock(key)
     }
 
     fn sync_blobs(&self) -> Result<(), StoreError> {

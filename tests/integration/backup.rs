@@ -339,7 +339,8 @@ async fn commits_go_on_during_a_backup_of_fifty_thousand_quotes() {
         took.push(started.elapsed());
     }
     assert!(
-        took.iter().all(|t| *t < std::time::Duration::from_millis(100)),
+        took.iter()
+            .all(|t| *t < std::time::Duration::from_millis(100)),
         "commits during the backup took {took:?}"
     );
     // The backup was still being taken meanwhile.
