@@ -72,15 +72,7 @@ impl Application {
                 max_connections: limits.connections_per_worker,
                 head_timeout: std::time::Duration::from_secs(limits.head_timeout_secs),
             },
-            move || {
-                App::new()
-                    .app_data(shared.clone())
-                    .app_data(api::query_errors())
-                    .app_data(Listener("public"))
-                    .wrap(actix_web::middleware::from_fn(observe))
-                    .configure(api::provider::routes)
-                    .default_service(web::to(api::not_found))
-            },
+            move || app(&shared, "public", api::provider::routes),
         )?;
 
         let admin_listener = TcpListener::bind(&config.admin_listen).map_err(|e| {
@@ -100,15 +92,7 @@ impl Application {
                 max_connections: limits.connections_per_worker,
                 head_timeout: std::time::Duration::from_secs(limits.head_timeout_secs),
             },
-            move || {
-                App::new()
-                    .app_data(shared.clone())
-                    .app_data(api::query_errors())
-                    .app_data(Listener("admin"))
-                    .wrap(actix_web::middleware::from_fn(observe))
-                    .configure(api::admin::routes)
-                    .default_service(web::to(api::not_found))
-            },
+            move || app(&shared, "admin", api::admin::routes),
         )?;
         Ok(Application {
             public,
@@ -149,6 +133,30 @@ impl Application {
         result?;
         Ok(())
     }
+}
+
+/// One listener's app: shared state, JSON errors for queries and unknown paths, metrics
+/// and the access log around `routes`.
+fn app(
+    state: &web::Data<AppState>,
+    listener: &'static str,
+    routes: fn(&mut web::ServiceConfig),
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state.clone())
+        .app_data(api::query_errors())
+        .app_data(Listener(listener))
+        .wrap(actix_web::middleware::from_fn(observe))
+        .configure(routes)
+        .default_service(web::to(api::not_found))
 }
 
 /// The admin token: `LEVY_ADMIN_TOKEN`, else `admin_token_file`, else a random token kept

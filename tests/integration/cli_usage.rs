@@ -171,6 +171,31 @@ fn advice_in_the_sources_names_only_commands_and_flags_that_exist() {
     assert!(checked > 5, "{checked}");
 }
 
+/// Runs `levy accounts list` with each flag the advice names, given a good value.
+async fn follow(app: &TestApp, advice: &str, token_file: &str) {
+    for flag in flags_in(advice) {
+        let value = if flag.ends_with("-file") {
+            token_file
+        } else {
+            ADMIN_TOKEN
+        };
+        let o = output(levy(&[
+            "accounts",
+            "list",
+            "--admin-url",
+            &app.admin_address,
+            &flag,
+            value,
+        ]))
+        .await;
+        assert!(
+            o.status.success(),
+            "{advice}\n{flag}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_advice_for_a_missing_or_refused_token_works_as_written() {
     let app = spawn_app().await;
@@ -189,27 +214,7 @@ async fn the_advice_for_a_missing_or_refused_token_works_as_written() {
     let advice = String::from_utf8_lossy(&o.stderr).to_string();
     let flags = flags_in(&advice);
     assert!(flags.contains("--admin-token-file"), "{advice}");
-    for flag in flags {
-        let value = if flag.ends_with("-file") {
-            token_file.as_str()
-        } else {
-            ADMIN_TOKEN
-        };
-        let o = output(levy(&[
-            "accounts",
-            "list",
-            "--admin-url",
-            &app.admin_address,
-            &flag,
-            value,
-        ]))
-        .await;
-        assert!(
-            o.status.success(),
-            "{advice}\n{flag}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    follow(&app, &advice, &token_file).await;
 
     let o = output(levy(&[
         "accounts",
@@ -222,27 +227,7 @@ async fn the_advice_for_a_missing_or_refused_token_works_as_written() {
     .await;
     let advice = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(advice.contains("refused"), "{advice}");
-    for flag in flags_in(&advice) {
-        let value = if flag.ends_with("-file") {
-            token_file.as_str()
-        } else {
-            ADMIN_TOKEN
-        };
-        let o = output(levy(&[
-            "accounts",
-            "list",
-            "--admin-url",
-            &app.admin_address,
-            &flag,
-            value,
-        ]))
-        .await;
-        assert!(
-            o.status.success(),
-            "{advice}\n{flag}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    follow(&app, &advice, &token_file).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
