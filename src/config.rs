@@ -61,6 +61,13 @@ pub struct StoreConfig {
     /// sled's page cache, in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
+    /// PostgreSQL's URL (`postgres://user@host:port/db`, `?sslmode=require` for TLS);
+    /// better from `LEVY_DATABASE_URL`, which alone selects PostgreSQL.
+    #[serde(default, skip_serializing)]
+    pub url: Option<String>,
+    /// Connections per node to PostgreSQL.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
 }
 
 impl Default for StoreConfig {
@@ -69,6 +76,8 @@ impl Default for StoreConfig {
             kind: StoreKind::default(),
             path: None,
             cache_mb: default_cache_mb(),
+            url: None,
+            pool_size: default_pool_size(),
         }
     }
 }
@@ -80,6 +89,8 @@ pub enum StoreKind {
     /// Embedded, one process on one machine.
     #[default]
     Sled,
+    /// A PostgreSQL database shared by any number of Levy nodes.
+    Postgres,
 }
 
 /// Request limits; the defaults fit BigCommerce's largest carts with room to spare.
@@ -153,6 +164,9 @@ fn default_listen() -> String {
 fn default_admin_listen() -> String {
     "127.0.0.1:8081".into()
 }
+fn default_pool_size() -> usize {
+    16
+}
 fn default_cache_mb() -> u64 {
     32
 }
@@ -213,6 +227,7 @@ impl Config {
                         "log",
                         "admin_token",
                         "demo__password",
+                        "database_url",
                     ]
                     .contains(&key.as_str())
                 })
@@ -227,6 +242,11 @@ impl Config {
             .unwrap_or(Path::new("."));
         if let Some(token) = std::env::var_os("LEVY_ADMIN_TOKEN") {
             config.admin_token = Some(secret(token, "LEVY_ADMIN_TOKEN")?);
+        }
+        // The database URL (it may hold a password) selects PostgreSQL by itself.
+        if let Some(url) = std::env::var_os("LEVY_DATABASE_URL") {
+            config.store.kind = StoreKind::Postgres;
+            config.store.url = Some(secret(url, "LEVY_DATABASE_URL")?);
         }
         if let (Some(demo), Some(password)) =
             (&mut config.demo, std::env::var_os("LEVY_DEMO__PASSWORD"))

@@ -32,8 +32,11 @@ impl Application {
         let directory = Directory::build(accounts, &config.base_domains);
         let metrics = Arc::new(Metrics::new());
         let observer = metrics.clone();
-        let durability = GroupCommit::start(store.clone(), move |took, writers| {
-            observer.observe_flush(took, writers)
+        // sled's writes become durable in shared flushes; a database's at each COMMIT.
+        let durability = (!store.durable_on_return()).then(|| {
+            GroupCommit::start(store.clone(), move |took, writers| {
+                observer.observe_flush(took, writers)
+            })
         });
         // Two large quotes at a time: the rest of the cores stay with everyone else.
         let heavy = crate::lanes::Lane::new(2);

@@ -27,6 +27,17 @@ enum Line {
     End(Counts),
 }
 
+/// A line as written: borrowed, and serialized straight from the records, so a stored
+/// response keeps its exact bytes (through a `serde_json::Value` it would lose its key order
+/// and spacing, and a retry after a restore would answer different bytes).
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum LineOut<'a> {
+    Account(&'a Account),
+    Quote(&'a QuoteRecord),
+    End(Counts),
+}
+
 fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("backup: {e}"))
 }
@@ -54,17 +65,17 @@ impl<'a> Writer<'a> {
 
     pub fn account(&mut self, a: &Account) -> Result<(), StoreError> {
         self.counts.accounts += 1;
-        self.line(&serde_json::json!({ "account": a }))
+        self.line(&LineOut::Account(a))
     }
 
     pub fn quote(&mut self, q: &QuoteRecord) -> Result<(), StoreError> {
         self.counts.quotes += 1;
-        self.line(&serde_json::json!({ "quote": q }))
+        self.line(&LineOut::Quote(q))
     }
 
     pub fn finish(mut self) -> Result<Counts, StoreError> {
         let counts = self.counts;
-        self.line(&serde_json::json!({ "end": counts }))?;
+        self.line(&LineOut::End(counts))?;
         self.out.finish().map_err(io)?.flush().map_err(io)?;
         Ok(counts)
     }

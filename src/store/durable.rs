@@ -12,7 +12,9 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct Storage {
     backend: Arc<dyn Store>,
-    commits: GroupCommit,
+    /// Group commit of a backend whose writes are durable only after a sync (sled);
+    /// None when each write is durable on return (PostgreSQL's COMMIT).
+    commits: Option<GroupCommit>,
     /// Where writes of large quotes run (see [`crate::lanes`]).
     heavy: crate::lanes::Lane,
 }
@@ -20,13 +22,22 @@ pub struct Storage {
 impl Storage {
     pub fn new(
         backend: Arc<dyn Store>,
-        commits: GroupCommit,
+        commits: Option<GroupCommit>,
         heavy: crate::lanes::Lane,
     ) -> Storage {
         Storage {
             backend,
             commits,
             heavy,
+        }
+    }
+
+    /// Waits until every write that returned is durable (nothing to wait for when each
+    /// write is durable on return).
+    async fn durable(&self) -> Result<(), StoreError> {
+        match &self.commits {
+            Some(c) => c.durable().await,
+            None => Ok(()),
         }
     }
 
@@ -37,7 +48,9 @@ impl Storage {
 
     /// Stops group commit after a last flush (shutdown).
     pub async fn close(&self) -> Result<(), StoreError> {
-        self.commits.stop();
+        if let Some(c) = &self.commits {
+            c.stop();
+        }
         self.blocking(|store| store.sync()).await
     }
 
@@ -57,7 +70,7 @@ impl Storage {
         call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let out = self.blocking(call).await?;
-        self.commits.durable().await?;
+        self.durable().await?;
         Ok(out)
     }
 
@@ -89,7 +102,7 @@ impl Storage {
             .run(move || store.update_quote(&key, &mut decide))
             .await
             .ok_or_else(|| StoreError::Backend("a heavy quote update failed".into()))??;
-        self.commits.durable().await?;
+        self.durable().await?;
         Ok(out)
     }
 

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod durable;
 pub mod group_commit;
 mod key_locks;
+pub mod postgres;
 pub mod records;
 pub mod sled_store;
 
@@ -28,6 +29,17 @@ pub fn open(config: &crate::config::Config) -> Result<std::sync::Arc<dyn Store>,
             config.store_path(),
             config.store.cache_mb * 1024 * 1024,
         )?)),
+        crate::config::StoreKind::Postgres => {
+            let url = config.store.url.as_deref().ok_or_else(|| {
+                StoreError::Backend(
+                    "[store] kind = \"postgres\" needs a url (LEVY_DATABASE_URL)".into(),
+                )
+            })?;
+            Ok(std::sync::Arc::new(postgres::PgStore::open(
+                url,
+                config.store.pool_size,
+            )?))
+        }
     }
 }
 
@@ -110,6 +122,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Makes every write that has returned so far durable on disk. Blocking.
     fn sync(&self) -> Result<(), StoreError>;
+
+    /// Whether each write is durable when its call returns (a database's COMMIT), so no
+    /// group commit is needed; sled's writes are durable only after [`Store::sync`].
+    fn durable_on_return(&self) -> bool {
+        false
+    }
 
     /// Writes every account and quote to `out` without stopping writers: each quote is
     /// copied whole as of the moment its head is read (versions up to a head's number never

@@ -24,4 +24,5 @@ mod provider_lifecycle;
 mod readme;
 mod reference;
 mod render;
+mod storage;
 mod wire;

@@ -199,4 +199,5 @@ pub async fn json(res: reqwest::Response) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
 }
 pub mod bigcommerce;
+pub mod postgres;
 pub mod process;

@@ -85,7 +85,7 @@ pub fn start_logging(config: &Path, env: &[(&str, &str)], log: &Path) -> Server 
     spawn(command)
 }
 
-fn spawn(mut command: Command) -> Server {
+pub fn spawn(mut command: Command) -> Server {
     if command.get_envs().all(|(k, _)| k != "LEVY_LOG") {
         command.env("LEVY_LOG", "warn").stderr(Stdio::inherit());
     }

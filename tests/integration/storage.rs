@@ -1,0 +1,420 @@
+//! One suite of storage tests run against both backends: every call of the `Store`
+//! interface behaves the same on sled and on PostgreSQL (issue 14). Each test is written
+//! once as a function of a store and instantiated for each backend by `both!`.
+
+use crate::common::postgres;
+use levy::accounts::Account;
+use levy::error::{ErrorCode, LevyError};
+use levy::store::{
+    QuoteChange, QuoteKey, QuoteKind, QuoteRecord, QuoteState, QuoteStatus, QuoteVersion, Store,
+};
+use std::sync::Arc;
+
+fn sled() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = levy::store::sled_store::SledStore::open(dir.path(), 1 << 20).unwrap();
+    (Arc::new(store), dir)
+}
+
+fn pg() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let store = levy::store::postgres::PgStore::open(&postgres::database(), 8).unwrap();
+    (Arc::new(store), tempfile::tempdir().unwrap())
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sled {
+            $(#[test]
+            fn $name() {
+                let (store, _dir) = super::sled();
+                super::$name(store);
+            })*
+        }
+        mod on_postgres {
+            $(#[test]
+            fn $name() {
+                let (store, _dir) = super::pg();
+                super::$name(store);
+            })*
+        }
+    };
+}
+
+both!(
+    accounts_are_written_read_and_deleted_with_their_quotes,
+    a_quote_grows_one_version_at_a_time,
+    one_id_in_two_stores_is_two_quotes,
+    concurrent_updates_of_one_quote_leave_no_gap,
+    records_round_trip_and_scans_see_the_latest_priced_version,
+    markers_are_remembered,
+    a_backup_restores_into_either_backend,
+);
+
+fn account(id: &str) -> Account {
+    let mut a: Account = serde_json::from_value(serde_json::json!({
+        "id": id, "store_hashes": ["s1"], "profiles": [format!("{id}.example")],
+        "created_at": "2026-01-01T00:00:00Z",
+        "rules": {"rates": [{"id": 1, "tax_zone_id": 1, "name": "T", "class_rates": [{"tax_class_id": 0, "rate": 10}]}]}
+    }))
+    .unwrap();
+    a.credentials = vec![serde_json::from_value(serde_json::json!({
+        "username": format!("{id}-u"), "salt": "00", "hash": "ab".repeat(32),
+        "created_at": "2026-01-01T00:00:00Z", "store_hash": "s1"
+    }))
+    .unwrap()];
+    a
+}
+
+fn version(n: u32, kind: QuoteKind) -> QuoteVersion {
+    QuoteVersion {
+        version: n,
+        kind,
+        request: None,
+        // Bytes as sent, key order and spacing included.
+        response: (kind != QuoteKind::Void).then(|| {
+            serde_json::value::RawValue::from_string(format!("{{\"z\":1, \"a\":{n}}}")).unwrap()
+        }),
+        adjust_description: (kind == QuoteKind::Adjust).then(|| format!("change {n}")),
+        at: chrono::DateTime::from_timestamp(1_700_000_000 + n as i64, 0).unwrap(),
+    }
+}
+
+/// The decision of a commit, adjust or void, as the lifecycle would make it.
+fn step(
+    kind: QuoteKind,
+    key: &QuoteKey,
+) -> impl FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError> + '_ {
+    move |current| {
+        let head = match current {
+            Some(c) => c.head.clone(),
+            None => levy::store::QuoteHead {
+                id: key.id.clone(),
+                account: key.account.clone(),
+                store_hash: key.store_hash.clone(),
+                status: QuoteStatus::Committed,
+                external_key: format!("k-{}", key.store_hash),
+                version: 0,
+                priced: 0,
+            },
+        };
+        let v = version(head.next_version(), kind);
+        let mut head = head.with(&v);
+        head.status = if kind == QuoteKind::Void {
+            QuoteStatus::Voided
+        } else {
+            QuoteStatus::Committed
+        };
+        Ok(QuoteChange::Append(head, Box::new(v)))
+    }
+}
+
+fn json(r: &QuoteRecord) -> String {
+    serde_json::to_string(r).unwrap()
+}
+
+fn accounts_are_written_read_and_deleted_with_their_quotes(store: Arc<dyn Store>) {
+    store.put_account(&account("b")).unwrap();
+    store.put_account(&account("a")).unwrap();
+    let mut changed = account("a");
+    changed.profiles = vec!["other.example".into()];
+    changed.credentials.clear();
+    store.put_account(&changed).unwrap();
+    let all = store.accounts().unwrap();
+    assert_eq!(all.len(), 2);
+    let a = all.iter().find(|x| x.id == "a").unwrap();
+    assert_eq!(a, &changed);
+    assert_eq!(all.iter().find(|x| x.id == "b").unwrap(), &account("b"));
+    let key = QuoteKey::new("a", "s1", "113");
+    store
+        .update_quote(&key, &mut step(QuoteKind::Commit, &key))
+        .unwrap();
+    assert!(store.delete_account("a").unwrap());
+    assert!(!store.delete_account("a").unwrap());
+    assert!(store.quote(&key).unwrap().is_none());
+    assert_eq!(store.accounts().unwrap().len(), 1);
+}
+
+fn a_quote_grows_one_version_at_a_time(store: Arc<dyn Store>) {
+    store.put_account(&account("a")).unwrap();
+    let key = QuoteKey::new("a", "s1", "113");
+    for kind in [QuoteKind::Commit, QuoteKind::Adjust, QuoteKind::Void] {
+        store.update_quote(&key, &mut step(kind, &key)).unwrap();
+    }
+    let record = store.quote(&key).unwrap().unwrap();
+    assert_eq!(record.status, QuoteStatus::Voided);
+    let numbers: Vec<u32> = record.versions.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert_eq!(
+        record.versions[1].response.as_ref().unwrap().get(),
+        "{\"z\":1, \"a\":2}"
+    );
+    assert_eq!(
+        record.versions[1].adjust_description.as_deref(),
+        Some("change 2")
+    );
+    // Keep leaves it as it is; a gap is refused; a rejection reaches the caller.
+    let state = store
+        .update_quote(&key, &mut |_| Ok(QuoteChange::Keep))
+        .unwrap();
+    assert_eq!((state.head.version, state.head.priced), (3, 2));
+    let gap = store.update_quote(&key, &mut |c| {
+        let c = c.unwrap();
+        let v = version(c.head.version + 2, QuoteKind::Adjust);
+        Ok(QuoteChange::Append(c.head.clone().with(&v), Box::new(v)))
+    });
+    assert!(gap.is_err());
+    let refused = store.update_quote(&key, &mut |_| {
+        Err(LevyError::new(ErrorCode::Conflict, "no"))
+    });
+    assert!(refused.is_err());
+    assert_eq!(store.quote(&key).unwrap().unwrap().versions.len(), 3);
+}
+
+fn one_id_in_two_stores_is_two_quotes(store: Arc<dyn Store>) {
+    store.put_account(&account("a")).unwrap();
+    let (k1, k2) = (
+        QuoteKey::new("a", "s1", "113"),
+        QuoteKey::new("a", "s2", "113"),
+    );
+    store
+        .update_quote(&k1, &mut step(QuoteKind::Commit, &k1))
+        .unwrap();
+    store
+        .update_quote(&k2, &mut step(QuoteKind::Commit, &k2))
+        .unwrap();
+    store
+        .update_quote(&k2, &mut step(QuoteKind::Void, &k2))
+        .unwrap();
+    assert_eq!(
+        store.quote(&k1).unwrap().unwrap().status,
+        QuoteStatus::Committed
+    );
+    assert_eq!(
+        store.quote(&k2).unwrap().unwrap().status,
+        QuoteStatus::Voided
+    );
+    assert_eq!(store.quote_stores("a", "113").unwrap(), ["s1", "s2"]);
+    assert!(store.quote_stores("a", "11").unwrap().is_empty());
+}
+
+fn concurrent_updates_of_one_quote_leave_no_gap(store: Arc<dyn Store>) {
+    store.put_account(&account("a")).unwrap();
+    let key = QuoteKey::new("a", "s1", "hot");
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.clone());
+            std::thread::spawn(move || {
+                for _ in 0..10 {
+                    store
+                        .update_quote(&key, &mut |c| {
+                            let kind = if c.is_none() {
+                                QuoteKind::Commit
+                            } else {
+                                QuoteKind::Adjust
+                            };
+                            step(kind, &key)(c)
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let record = store.quote(&key).unwrap().unwrap();
+    let numbers: Vec<u32> = record.versions.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, (1..=80).collect::<Vec<u32>>());
+}
+
+fn records_round_trip_and_scans_see_the_latest_priced_version(store: Arc<dyn Store>) {
+    store.put_account(&account("a")).unwrap();
+    let record = QuoteRecord {
+        id: "r1".into(),
+        account: "a".into(),
+        store_hash: "s1".into(),
+        status: QuoteStatus::Voided,
+        external_key: "k".into(),
+        versions: vec![
+            version(1, QuoteKind::Commit),
+            version(2, QuoteKind::Adjust),
+            version(3, QuoteKind::Void),
+        ],
+    };
+    store.put_quote(&record).unwrap();
+    let key = QuoteKey::new("a", "s1", "r1");
+    assert_eq!(json(&store.quote(&key).unwrap().unwrap()), json(&record));
+    assert_eq!(store.quotes("a").unwrap().len(), 1);
+    let mut seen = Vec::new();
+    store
+        .scan_quotes("a", &mut |q| {
+            seen.push((
+                q.head.id.clone(),
+                q.head.priced,
+                q.latest.map(|v| v.version),
+            ));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(seen, [("r1".to_string(), 2, Some(2))]);
+}
+
+fn markers_are_remembered(store: Arc<dyn Store>) {
+    assert!(!store.marker("demo_created").unwrap());
+    store.set_marker("demo_created").unwrap();
+    store.set_marker("demo_created").unwrap();
+    assert!(store.marker("demo_created").unwrap());
+    store.sync().unwrap();
+}
+
+fn a_backup_restores_into_either_backend(store: Arc<dyn Store>) {
+    store.put_account(&account("a")).unwrap();
+    let key = QuoteKey::new("a", "s1", "113");
+    store
+        .update_quote(&key, &mut step(QuoteKind::Commit, &key))
+        .unwrap();
+    store
+        .update_quote(&key, &mut step(QuoteKind::Adjust, &key))
+        .unwrap();
+    let mut bytes = Vec::new();
+    let counts = store.backup(&mut bytes).unwrap();
+    assert_eq!((counts.accounts, counts.quotes), (1, 1));
+    let original = json(&store.quote(&key).unwrap().unwrap());
+    for (target, _dir) in [sled(), pg()] {
+        levy::store::backup::restore(&bytes[..], target.as_ref()).unwrap();
+        assert_eq!(json(&target.quote(&key).unwrap().unwrap()), original);
+        assert_eq!(target.accounts().unwrap(), store.accounts().unwrap());
+    }
+}
+
+/// The provider and admin APIs on PostgreSQL: the lifecycle, its exact bytes, the admin
+/// views and the report, as on sled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apis_on_postgres() {
+    use crate::common::*;
+    let url = postgres::database();
+    let app = spawn_with(move |c| {
+        c.store.kind = levy::config::StoreKind::Postgres;
+        c.store.url = Some(url);
+    })
+    .await;
+    let login = app.account("acme", &["store1"], &[], ten_percent()).await;
+    let first = app.post("/commit", &login, &quote("113", &["100"])).await;
+    assert_eq!(first.status(), 200);
+    let first = first.bytes().await.unwrap();
+    let retry = app.post("/commit", &login, &quote("113", &["100"])).await;
+    assert_eq!(
+        retry.bytes().await.unwrap(),
+        first,
+        "a retry gets the same bytes"
+    );
+    assert_eq!(
+        app.post("/commit", &login, &quote("113", &["5"]))
+            .await
+            .status(),
+        409
+    );
+    assert_eq!(
+        app.post("/adjust?id=113", &login, &quote("113", &["50"]))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/void?id=113", &login, &serde_json::json!({}))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/commit", &login, &quote("114", &["20"]))
+            .await
+            .status(),
+        200
+    );
+    let view: serde_json::Value = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/accounts/acme/quotes/113",
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["data"]["status"], "voided");
+    assert_eq!(view["data"]["versions"].as_array().unwrap().len(), 3);
+    let report: serde_json::Value = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/accounts/acme/reports/liability?from=2000-01-01&to=2100-01-01",
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["data"][0]["tax"], serde_json::json!(2));
+    let res = app
+        .admin(reqwest::Method::PUT, "/admin/accounts/acme/rules", Some(serde_json::json!({"rates": [{"id": 1, "tax_zone_id": 1, "name": "T", "class_rates": [{"tax_class_id": 0, "rate": 20}]}]})))
+        .await;
+    assert_eq!(res.status(), 200);
+    let v: serde_json::Value = app
+        .post("/estimate", &login, &quote("e", &["10"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["documents"][0]["items"][0]["price"]["total_tax"],
+        serde_json::json!(2)
+    );
+    let backup = app.admin(reqwest::Method::GET, "/admin/backup", None).await;
+    assert_eq!(backup.status(), 200);
+    assert!(!backup.bytes().await.unwrap().is_empty());
+}
+
+/// `LEVY_DATABASE_URL` alone selects PostgreSQL: a second node on another data directory
+/// sees what the first wrote.
+#[test]
+fn the_database_url_alone_selects_postgres() {
+    use crate::common::process;
+    let url = postgres::database();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |data: &str| {
+        let config = process::write_config(dir.path(), &dir.path().join(data));
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_levy"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("LEVY_ADMIN_TOKEN", process::ADMIN_TOKEN)
+            .env("LEVY_DATABASE_URL", &url);
+        process::spawn(command)
+    };
+    let a = start("a");
+    let client = reqwest::blocking::Client::new();
+    let res = client
+        .post(format!("{}/admin/accounts", a.admin))
+        .bearer_auth(process::ADMIN_TOKEN)
+        .json(&serde_json::json!({"id": "shared"}))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    drop(a);
+    let b = start("b");
+    let res = client
+        .get(format!("{}/admin/accounts/shared", b.admin))
+        .bearer_auth(process::ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The demo of the config was created once, in the database, not once per node.
+    let res = client
+        .get(format!("{}/admin/accounts", b.admin))
+        .bearer_auth(process::ADMIN_TOKEN)
+        .send()
+        .unwrap();
+    let v: serde_json::Value = res.json().unwrap();
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+}
