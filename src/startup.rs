@@ -52,6 +52,13 @@ impl Application {
         if let Some(demo) = &config.demo {
             bootstrap_demo(&state, demo).await?;
         }
+        if let Some(changes) = state.store.backend().directory_changes() {
+            tokio::spawn(follow_directory(
+                state.clone(),
+                changes,
+                config.base_domains.clone(),
+            ));
+        }
 
         let workers = config
             .workers
@@ -250,6 +257,27 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
         .await
         .map_err(|e| fail("store", &e))?;
     Ok(())
+}
+
+/// Several nodes on one store: when another node changes accounts, credentials or rules,
+/// the directory is read again and swapped in whole (an estimate sees the old directory
+/// or the new, never half). Local changes wait meanwhile, so none is swapped out.
+async fn follow_directory(
+    state: web::Data<AppState>,
+    mut changes: tokio::sync::watch::Receiver<i64>,
+    base_domains: Vec<String>,
+) {
+    while changes.changed().await.is_ok() {
+        let _serial = state.account_writes.lock().await;
+        let store = state.store.backend().clone();
+        match tokio::task::spawn_blocking(move || store.accounts()).await {
+            Ok(Ok(accounts)) => state
+                .directory
+                .store(Arc::new(Directory::build(accounts, &base_domains))),
+            Ok(Err(e)) => tracing::error!(error = %e, "reading the directory failed"),
+            Err(e) => tracing::error!(error = %e, "reading the directory failed"),
+        }
+    }
 }
 
 /// Which listener an app serves, for metric labels.

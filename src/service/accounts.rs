@@ -34,30 +34,27 @@ pub async fn modify<T: Send + 'static>(
     change: impl FnOnce(Option<&Account>) -> Result<(Option<Account>, T), LevyError>,
 ) -> Result<T, LevyError> {
     let _serial = state.account_writes.lock().await;
+    // The account as stored, not as this node last saw it: another node sharing the
+    // store may have changed it since.
+    let mut change = Some(change);
+    let mut out = None;
+    let next = state
+        .store
+        .modify_account(id, &mut |current| {
+            let change = change.take().ok_or_else(LevyError::internal)?;
+            let (next, value) = change(current.as_ref())?;
+            out = Some(value);
+            Ok(next)
+        })
+        .await
+        .map_err(StoreError::into_client_error)?;
+    let live = next.map(|account| {
+        let rules = Arc::new(CompiledRules::from_valid(&account.rules));
+        Arc::new(LiveAccount { account, rules })
+    });
     let directory = state.directory.load_full();
-    let current = directory.get(id).map(|l| &l.account);
-    let (next, out) = change(current)?;
-    let live = match next {
-        Some(account) => {
-            let rules = Arc::new(CompiledRules::from_valid(&account.rules));
-            state
-                .store
-                .put_account(account.clone())
-                .await
-                .map_err(StoreError::into_client_error)?;
-            Some(Arc::new(LiveAccount { account, rules }))
-        }
-        None => {
-            state
-                .store
-                .delete_account(id.to_string())
-                .await
-                .map_err(StoreError::into_client_error)?;
-            None
-        }
-    };
     state.directory.store(Arc::new(directory.with(id, live)));
-    Ok(out)
+    out.ok_or_else(LevyError::internal)
 }
 
 fn check_names(new: &NewAccount, state: &AppState) -> Result<(), LevyError> {

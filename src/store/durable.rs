@@ -74,6 +74,20 @@ impl Storage {
         Ok(out)
     }
 
+    /// Reads, changes and writes one account, serialized with every account change of
+    /// every node (see [`Store::modify_account`]); returns once durable. It runs on the
+    /// calling thread: account changes come from the admin listener and start-up, and
+    /// `change` may borrow from the caller.
+    pub async fn modify_account(
+        &self,
+        id: &str,
+        change: &mut dyn FnMut(Option<Account>) -> Result<Option<Account>, LevyError>,
+    ) -> Result<Option<Account>, StoreError> {
+        let out = self.backend.modify_account(id, change)?;
+        self.durable().await?;
+        Ok(out)
+    }
+
     pub async fn put_account(&self, account: Account) -> Result<(), StoreError> {
         self.durably(move |store| store.put_account(&account)).await
     }

@@ -88,6 +88,19 @@ pub trait Store: Send + Sync + 'static {
     fn put_account(&self, account: &Account) -> Result<(), StoreError>;
     /// Removes the account and its quotes; false when there was none.
     fn delete_account(&self, id: &str) -> Result<bool, StoreError>;
+    /// Reads account `id` as stored and writes what `change` makes of it (None: delete),
+    /// serialized with every other account change of every node sharing the store.
+    /// Returns what was written.
+    fn modify_account(
+        &self,
+        id: &str,
+        change: &mut dyn FnMut(Option<Account>) -> Result<Option<Account>, LevyError>,
+    ) -> Result<Option<Account>, StoreError>;
+    /// Wakes when another node may have changed accounts (a shared store); None when
+    /// this process is the only writer.
+    fn directory_changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        None
+    }
 
     /// A quote with its whole history.
     fn quote(&self, key: &QuoteKey) -> Result<Option<QuoteRecord>, StoreError>;

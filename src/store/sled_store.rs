@@ -487,6 +487,27 @@ impl Store for SledStore {
         Ok(existed)
     }
 
+    /// One process per data directory, and the service serializes its account changes:
+    /// read, decide, write.
+    fn modify_account(
+        &self,
+        id: &str,
+        change: &mut dyn FnMut(Option<Account>) -> Result<Option<Account>, LevyError>,
+    ) -> Result<Option<Account>, StoreError> {
+        let current = match self.accounts.get(id.as_bytes()).map_err(backend)? {
+            Some(v) => Some(decode::<Account>(&v)?),
+            None => None,
+        };
+        let next = change(current)?;
+        match &next {
+            Some(account) => self.put_account(account)?,
+            None => {
+                self.delete_account(id)?;
+            }
+        }
+        Ok(next)
+    }
+
     fn quote(&self, key: &QuoteKey) -> Result<Option<QuoteRecord>, StoreError> {
         let key = quote_key(key);
         match self.quotes.get(head_key(&key)).map_err(backend)? {

@@ -418,3 +418,207 @@ fn the_database_url_alone_selects_postgres() {
     let v: serde_json::Value = res.json().unwrap();
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
 }
+
+/// Two nodes on one database (issue 14, item 3): a change made through one is served by
+/// the other within a second, admin changes from both lose nothing, and adjusts of the
+/// same quotes alternating between them leave contiguous versions.
+#[test]
+fn two_nodes_share_one_database() {
+    use crate::common::process;
+    use std::time::{Duration, Instant};
+    let url = postgres::database();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |data: &str| {
+        let config = process::write_config(dir.path(), &dir.path().join(data));
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_levy"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("LEVY_WORKERS", "1")
+            .env("LEVY_ADMIN_TOKEN", process::ADMIN_TOKEN)
+            .env("LEVY_DATABASE_URL", &url);
+        process::spawn(command)
+    };
+    let (a, b) = (start("a"), start("b"));
+    let http = reqwest::blocking::Client::new();
+    let admin = |node: &process::Server,
+                 method: reqwest::Method,
+                 path: &str,
+                 body: Option<serde_json::Value>| {
+        let mut req = http
+            .request(method, format!("{}{path}", node.admin))
+            .bearer_auth(process::ADMIN_TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().unwrap()
+    };
+    let rules = |rate: u32| serde_json::json!({"rates": [{"id": 1, "tax_zone_id": 1, "name": "T", "class_rates": [{"tax_class_id": 0, "rate": rate}]}]});
+    assert_eq!(
+        admin(
+            &a,
+            reqwest::Method::POST,
+            "/admin/accounts",
+            Some(serde_json::json!({"id": "shop"}))
+        )
+        .status(),
+        201
+    );
+    assert_eq!(
+        admin(
+            &a,
+            reqwest::Method::PUT,
+            "/admin/accounts/shop/rules",
+            Some(rules(10))
+        )
+        .status(),
+        200
+    );
+    let cred: serde_json::Value = admin(
+        &a,
+        reqwest::Method::POST,
+        "/admin/accounts/shop/credentials",
+        None,
+    )
+    .json()
+    .unwrap();
+    let (user, password) = (
+        cred["data"]["username"].as_str().unwrap().to_string(),
+        cred["data"]["password"].as_str().unwrap().to_string(),
+    );
+    let call = |node: &process::Server, path: &str, body: &serde_json::Value| {
+        http.post(format!("{}{path}", node.address))
+            .basic_auth(&user, Some(&password))
+            .header("X-Bc-Store-Hash", "s")
+            .json(body)
+            .send()
+            .unwrap()
+    };
+    let tax_on_b = || {
+        let res = call(&b, "/estimate", &crate::common::quote("e", &["100"]));
+        (res.status() == 200).then(|| {
+            res.json::<serde_json::Value>().unwrap()["documents"][0]["items"][0]["price"]
+                ["total_tax"]
+                .clone()
+        })
+    };
+    // Within a second, B serves what A was told.
+    let within_a_second = |want: Option<serde_json::Value>| {
+        let started = Instant::now();
+        loop {
+            let got = tax_on_b();
+            if got == want {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "B still answers {got:?}, not {want:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    within_a_second(Some(serde_json::json!(10)));
+    assert_eq!(
+        admin(
+            &a,
+            reqwest::Method::PUT,
+            "/admin/accounts/shop/rules",
+            Some(rules(20))
+        )
+        .status(),
+        200
+    );
+    within_a_second(Some(serde_json::json!(20)));
+
+    // Admin changes through both nodes at once: every one of them is kept.
+    let creds: Vec<reqwest::StatusCode> = std::thread::scope(|s| {
+        let tasks: Vec<_> = (0..10)
+            .map(|i| {
+                let node = if i % 2 == 0 { &a } else { &b };
+                s.spawn(move || {
+                    admin(
+                        node,
+                        reqwest::Method::POST,
+                        "/admin/accounts/shop/credentials",
+                        None,
+                    )
+                    .status()
+                })
+            })
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(creds.iter().all(|s| s.as_u16() == 201), "{creds:?}");
+    let listed: serde_json::Value = admin(
+        &b,
+        reqwest::Method::GET,
+        "/admin/accounts/shop/credentials",
+        None,
+    )
+    .json()
+    .unwrap();
+    assert_eq!(listed["data"].as_array().unwrap().len(), 11);
+
+    // Adjusts of the same quotes alternating between the nodes: contiguous versions, and
+    // the same answer from either node for a retry.
+    for q in 0..3 {
+        let id = format!("q{q}");
+        assert_eq!(
+            call(&a, "/commit", &crate::common::quote(&id, &["10"])).status(),
+            200
+        );
+    }
+    std::thread::scope(|s| {
+        for (n, node) in [&a, &b].into_iter().enumerate() {
+            let call = &call;
+            s.spawn(move || {
+                for i in 0..10 {
+                    let id = format!("q{}", i % 3);
+                    let body = crate::common::quote(&id, &[&format!("{}", 11 + n * 100 + i)]);
+                    assert_eq!(call(node, &format!("/adjust?id={id}"), &body).status(), 200);
+                }
+            });
+        }
+    });
+    let mut versions = 0;
+    for q in 0..3 {
+        let v: serde_json::Value = admin(
+            &a,
+            reqwest::Method::GET,
+            &format!("/admin/accounts/shop/quotes/q{q}"),
+            None,
+        )
+        .json()
+        .unwrap();
+        let numbers: Vec<u64> = v["data"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["version"].as_u64().unwrap())
+            .collect();
+        assert_eq!(numbers, (1..=numbers.len() as u64).collect::<Vec<_>>());
+        versions += numbers.len();
+    }
+    assert_eq!(versions, 3 + 20);
+    let body = crate::common::quote("q0", &["999"]);
+    let first = call(&a, "/adjust?id=q0", &body).bytes().unwrap();
+    let again = call(&b, "/adjust?id=q0", &body).bytes().unwrap();
+    assert_eq!(
+        first, again,
+        "a retry through the other node gets the same bytes"
+    );
+
+    // A credential revoked through A is refused by B within a second.
+    assert_eq!(
+        admin(
+            &a,
+            reqwest::Method::DELETE,
+            &format!("/admin/accounts/shop/credentials/{user}"),
+            None
+        )
+        .status(),
+        204
+    );
+    within_a_second(None);
+}

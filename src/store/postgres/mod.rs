@@ -20,7 +20,12 @@ use std::future::Future;
 use tokio_postgres::Row;
 
 /// Migrations, applied in order under an advisory lock, each recorded with a checksum.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("0001_init.sql")),
+    (2, include_str!("0002_directory.sql")),
+];
+/// The channel nodes are told on that accounts changed.
+const DIRECTORY_CHANNEL: &str = "levy_directory";
 /// The advisory lock key of migrations (any constant shared by every node).
 const MIGRATION_LOCK: i64 = 0x6c65_7679_5f6d_6967; // "levy_mig"
 
@@ -30,6 +35,8 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 
 pub struct PgStore {
     pool: Pool,
+    /// The directory revision as last seen (see [`watch_directory`]).
+    changes: tokio::sync::watch::Sender<i64>,
     /// Runs the connections' I/O; `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -51,6 +58,7 @@ impl PgStore {
             .map_err(|e| backend(format!("the database URL does not parse: {e}")))?;
         // A 200 for commit, adjust or void is sent only after a durable COMMIT.
         config.options("-c synchronous_commit=on");
+        let watch_config = config.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("levy-postgres")
@@ -88,14 +96,23 @@ impl PgStore {
                 .build()
                 .map_err(backend)?
         };
+        let (changes, _) = tokio::sync::watch::channel(0);
         let store = PgStore {
             pool,
+            changes,
             runtime: Some(runtime),
         };
         store.block(async {
             let mut c = store.client().await?;
             migrate(&mut c).await
         })?;
+        if let Some(rt) = &store.runtime {
+            rt.spawn(watch_directory(
+                watch_config,
+                store.pool.clone(),
+                store.changes.clone(),
+            ));
+        }
         Ok(store)
     }
 
@@ -359,6 +376,113 @@ async fn read_accounts(c: &impl GenericClient) -> Result<Vec<Account>, StoreErro
     Ok(accounts)
 }
 
+async fn read_account(c: &impl GenericClient, id: &str) -> Result<Option<Account>, StoreError> {
+    // The whole directory's reader, for one account: small enough not to matter here.
+    Ok(read_accounts(c).await?.into_iter().find(|a| a.id == id))
+}
+
+async fn write_account(c: &impl GenericClient, account: &Account) -> Result<(), StoreError> {
+    let document = serde_json::to_string(&account.rules).map_err(backend)?;
+    c.execute(
+        "INSERT INTO accounts (id, store_hashes, profiles, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (id) DO UPDATE SET store_hashes = $2, profiles = $3",
+        &[
+            &account.id,
+            &account.store_hashes,
+            &account.profiles,
+            &account.created_at,
+        ],
+    )
+    .await
+    .map_err(backend)?;
+    c.execute(
+        "INSERT INTO rules (account_id, document) VALUES ($1, $2) \
+         ON CONFLICT (account_id) DO UPDATE SET document = $2",
+        &[&account.id, &document],
+    )
+    .await
+    .map_err(backend)?;
+    c.execute(
+        "DELETE FROM credentials WHERE account_id = $1",
+        &[&account.id],
+    )
+    .await
+    .map_err(backend)?;
+    for (i, cr) in account.credentials.iter().enumerate() {
+        c.execute(
+            "INSERT INTO credentials (username, account_id, position, salt, hash, store_hash, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &cr.username,
+                &account.id,
+                &(i as i32),
+                &cr.salt,
+                &cr.hash,
+                &cr.store_hash,
+                &cr.created_at,
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// Follows the directory revision: LISTEN on a connection of its own, and a re-check every
+/// half second in case a notification is lost (a reconnect, a restart of the database).
+async fn watch_directory(
+    config: tokio_postgres::Config,
+    pool: Pool,
+    changes: tokio::sync::watch::Sender<i64>,
+) {
+    use futures_util::StreamExt;
+    loop {
+        let listener = async {
+            let (client, mut connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
+                while let Some(Ok(m)) = messages.next().await {
+                    if let tokio_postgres::AsyncMessage::Notification(_) = m {
+                        let _ = tx.send(());
+                    }
+                }
+            });
+            client
+                .batch_execute(&format!("LISTEN {DIRECTORY_CHANNEL}"))
+                .await
+                .ok()?;
+            loop {
+                let revision = pool
+                    .get()
+                    .await
+                    .ok()?
+                    .query_one(
+                        "SELECT value FROM levy_meta WHERE name = 'directory_revision'",
+                        &[],
+                    )
+                    .await
+                    .ok()?
+                    .get::<_, String>(0)
+                    .parse::<i64>()
+                    .ok()?;
+                changes.send_if_modified(|seen| {
+                    let newer = revision != *seen;
+                    *seen = revision;
+                    newer
+                });
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_millis(500), rx.recv()).await;
+                if client.is_closed() {
+                    return None::<()>;
+                }
+            }
+        };
+        listener.await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 impl Store for PgStore {
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         self.block(async {
@@ -369,73 +493,65 @@ impl Store for PgStore {
 
     fn put_account(&self, account: &Account) -> Result<(), StoreError> {
         let account = account.clone();
-        self.block(async move {
-            let mut c = self.client().await?;
-            let c = &mut c;
-            {
-                let document = serde_json::to_string(&account.rules).map_err(backend)?;
-                let tx = c.transaction().await.map_err(backend)?;
-                tx.execute(
-                    "INSERT INTO accounts (id, store_hashes, profiles, created_at) VALUES \
-                     ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET store_hashes = $2, \
-                     profiles = $3",
-                    &[
-                        &account.id,
-                        &account.store_hashes,
-                        &account.profiles,
-                        &account.created_at,
-                    ],
-                )
-                .await
-                .map_err(backend)?;
-                tx.execute(
-                    "INSERT INTO rules (account_id, document) VALUES ($1, $2) \
-                     ON CONFLICT (account_id) DO UPDATE SET document = $2",
-                    &[&account.id, &document],
-                )
-                .await
-                .map_err(backend)?;
-                tx.execute(
-                    "DELETE FROM credentials WHERE account_id = $1",
-                    &[&account.id],
-                )
-                .await
-                .map_err(backend)?;
-                for (i, cr) in account.credentials.iter().enumerate() {
-                    tx.execute(
-                        "INSERT INTO credentials (username, account_id, position, salt, hash, \
-                         store_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        &[
-                            &cr.username,
-                            &account.id,
-                            &(i as i32),
-                            &cr.salt,
-                            &cr.hash,
-                            &cr.store_hash,
-                            &cr.created_at,
-                        ],
-                    )
-                    .await
-                    .map_err(backend)?;
-                }
-                tx.commit().await.map_err(backend)
-            }
-        })
+        self.modify_account(&account.id.clone(), &mut |_| Ok(Some(account.clone())))
+            .map(|_| ())
     }
 
     fn delete_account(&self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_string();
+        let mut existed = false;
+        self.modify_account(id, &mut |current| {
+            existed = current.is_some();
+            Ok(None)
+        })?;
+        Ok(existed)
+    }
+
+    /// One transaction: the directory revision's row locked (every node's account changes
+    /// wait for each other here), the account read, `change` applied, the result written,
+    /// the revision bumped and `levy_directory` notified — all or nothing at COMMIT.
+    fn modify_account(
+        &self,
+        id: &str,
+        change: &mut dyn FnMut(Option<Account>) -> Result<Option<Account>, LevyError>,
+    ) -> Result<Option<Account>, StoreError> {
         self.block(async move {
             let mut c = self.client().await?;
-            let c = &mut c;
-            {
-                let n = c
-                    .execute("DELETE FROM accounts WHERE id = $1", &[&id])
-                    .await
-                    .map_err(backend)?;
-                Ok(n > 0)
+            let tx = c.transaction().await.map_err(backend)?;
+            tx.query_one(
+                "SELECT value FROM levy_meta WHERE name = 'directory_revision' FOR UPDATE",
+                &[],
+            )
+            .await
+            .map_err(backend)?;
+            let current = read_account(&tx, id).await?;
+            let next = change(current)?;
+            match &next {
+                Some(account) => write_account(&tx, account).await?,
+                None => {
+                    tx.execute("DELETE FROM accounts WHERE id = $1", &[&id])
+                        .await
+                        .map_err(backend)?;
+                }
             }
+            let revision: String = tx
+                .query_one(
+                    "UPDATE levy_meta SET value = (value::bigint + 1)::text \
+                     WHERE name = 'directory_revision' RETURNING value",
+                    &[],
+                )
+                .await
+                .map_err(backend)?
+                .get(0);
+            tx.execute("SELECT pg_notify($1, $2)", &[&DIRECTORY_CHANNEL, &revision])
+                .await
+                .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+            Ok(next)
         })
+    }
+
+    fn directory_changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        Some(self.changes.subscribe())
     }
 
     fn quote(&self, key: &QuoteKey) -> Result<Option<QuoteRecord>, StoreError> {
