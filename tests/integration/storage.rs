@@ -622,3 +622,74 @@ fn two_nodes_share_one_database() {
     );
     within_a_second(None);
 }
+
+/// A node killed with SIGKILL under load loses no acknowledged write, and the other node
+/// keeps serving (issue 14, item 3).
+#[test]
+fn a_node_killed_under_load_loses_no_acknowledged_write() {
+    use crate::common::process;
+    use std::time::Duration;
+    let url = postgres::database();
+    let dir = tempfile::tempdir().unwrap();
+    let start = |data: &str| {
+        let config = process::write_config(dir.path(), &dir.path().join(data));
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_levy"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("LEVY_WORKERS", "1")
+            .env("LEVY_ADMIN_TOKEN", process::ADMIN_TOKEN)
+            .env("LEVY_DATABASE_URL", &url);
+        process::spawn(command)
+    };
+    let (mut a, b) = (start("a"), start("b"));
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    // The config's demo account, created once in the database, serves both nodes.
+    let commit = |node: &str, id: &str| {
+        http.post(format!("{node}/commit"))
+            .basic_auth(process::USER, Some(process::PASSWORD))
+            .header("X-Bc-Store-Hash", "s")
+            .json(&crate::common::quote(id, &["10"]))
+            .send()
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    };
+    let acknowledged: Vec<String> = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut acked = Vec::new();
+            for i in 0..100_000 {
+                let id = format!("k{i}");
+                match commit(&a.address, &id) {
+                    200 => acked.push(id),
+                    _ => break, // the node is gone
+                }
+            }
+            acked
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        unsafe {
+            libc::kill(a.child.id() as i32, libc::SIGKILL);
+        }
+        load.join().unwrap()
+    });
+    let _ = a.child.wait();
+    assert!(
+        acknowledged.len() > 10,
+        "{} commits before the kill",
+        acknowledged.len()
+    );
+    // Every acknowledged commit is there, read through B; B still commits.
+    for id in &acknowledged {
+        let res = http
+            .get(format!("{}/admin/accounts/demo/quotes/{id}", b.admin))
+            .bearer_auth(process::ADMIN_TOKEN)
+            .send()
+            .unwrap();
+        assert_eq!(res.status(), 200, "acknowledged {id} is lost");
+    }
+    assert_eq!(commit(&b.address, "after-the-kill"), 200);
+}
