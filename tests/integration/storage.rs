@@ -693,3 +693,162 @@ fn a_node_killed_under_load_loses_no_acknowledged_write() {
     }
     assert_eq!(commit(&b.address, "after-the-kill"), 200);
 }
+
+/// Every admin endpoint once on PostgreSQL, each answering as on sled (the rest of the
+/// HTTP suite runs on sled; this covers the endpoints on the other backend).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_admin_endpoint_on_postgres() {
+    use crate::common::*;
+    use reqwest::Method;
+    use serde_json::json;
+    let url = postgres::database();
+    let app = spawn_with(move |c| {
+        c.store.kind = levy::config::StoreKind::Postgres;
+        c.store.url = Some(url);
+    })
+    .await;
+    let steps: Vec<(Method, &str, Option<serde_json::Value>, u16)> = vec![
+        (
+            Method::POST,
+            "/admin/accounts",
+            Some(json!({"id": "acme", "store_hashes": ["s1"]})),
+            201,
+        ),
+        (Method::GET, "/admin/accounts", None, 200),
+        (Method::GET, "/admin/accounts/acme", None, 200),
+        (
+            Method::PATCH,
+            "/admin/accounts/acme",
+            Some(json!({"profiles": ["acme"]})),
+            200,
+        ),
+        (Method::POST, "/admin/accounts/acme/credentials", None, 201),
+        (Method::GET, "/admin/accounts/acme/credentials", None, 200),
+        (
+            Method::POST,
+            "/admin/accounts/acme/tax/classes",
+            Some(json!([{"name": "Food"}])),
+            200,
+        ),
+        (Method::GET, "/admin/accounts/acme/tax/classes", None, 200),
+        (
+            Method::PUT,
+            "/admin/accounts/acme/tax/classes",
+            Some(json!([{"id": 1, "name": "Groceries"}])),
+            200,
+        ),
+        (
+            Method::POST,
+            "/admin/accounts/acme/tax/zones",
+            Some(
+                json!([{"name": "US", "shopper_target_settings": {"locations": [{"country_code": "US"}]}}]),
+            ),
+            200,
+        ),
+        (
+            Method::GET,
+            "/admin/accounts/acme/tax/zones?limit=10&page=1",
+            None,
+            200,
+        ),
+        (
+            Method::PUT,
+            "/admin/accounts/acme/tax/zones",
+            Some(json!([{"id": 2, "name": "United States"}])),
+            200,
+        ),
+        (
+            Method::POST,
+            "/admin/accounts/acme/tax/rates",
+            Some(
+                json!([{"tax_zone_id": 2, "name": "Sales", "class_rates": [{"tax_class_id": 0, "rate": 5}]}]),
+            ),
+            200,
+        ),
+        (Method::GET, "/admin/accounts/acme/tax/rates", None, 200),
+        (
+            Method::PUT,
+            "/admin/accounts/acme/tax/rates",
+            Some(json!([{"id": 1, "name": "Sales Tax"}])),
+            200,
+        ),
+        (Method::GET, "/admin/accounts/acme/tax/settings", None, 200),
+        (
+            Method::PUT,
+            "/admin/accounts/acme/tax/settings",
+            Some(json!({"rounding": "per_line"})),
+            200,
+        ),
+        (
+            Method::POST,
+            "/admin/accounts/acme/tax/zonecheck",
+            Some(json!([{"country_code": "US"}])),
+            200,
+        ),
+        (Method::GET, "/admin/accounts/acme/rules", None, 200),
+        (
+            Method::DELETE,
+            "/admin/accounts/acme/tax/rates?id:in=1",
+            None,
+            204,
+        ),
+        (
+            Method::DELETE,
+            "/admin/accounts/acme/tax/zones?id:in=2",
+            None,
+            204,
+        ),
+        (
+            Method::DELETE,
+            "/admin/accounts/acme/tax/classes?id:in=1",
+            None,
+            204,
+        ),
+        (
+            Method::GET,
+            "/admin/accounts/acme/reports/liability?from=2024-01-01&to=2024-12-31&format=csv",
+            None,
+            200,
+        ),
+        (Method::GET, "/admin/backup", None, 200),
+        (Method::GET, "/metrics", None, 200),
+    ];
+    for (method, path, body, status) in steps {
+        let res = app.admin(method.clone(), path, body).await;
+        let got = res.status().as_u16();
+        assert_eq!(
+            got,
+            status,
+            "{method} {path}: {}",
+            res.text().await.unwrap()
+        );
+    }
+    // The credential list and revoke, then the account's deletion.
+    let creds: serde_json::Value = app
+        .admin(Method::GET, "/admin/accounts/acme/credentials", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let user = creds["data"][0]["username"].as_str().unwrap().to_string();
+    let res = app
+        .admin(
+            Method::DELETE,
+            &format!("/admin/accounts/acme/credentials/{user}"),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        app.admin(Method::DELETE, "/admin/accounts/acme", None)
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.admin(Method::GET, "/admin/accounts/acme", None)
+            .await
+            .status(),
+        404
+    );
+}

@@ -68,26 +68,26 @@ impl PgStore {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Disable
-            || !url.contains("sslmode=require")
-        {
-            Manager::from_config(config, tokio_postgres::NoTls, manager_config)
-        } else {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map_err(backend)?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-            Manager::from_config(
-                config,
-                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
-                manager_config,
-            )
+        // TLS (rustls, Mozilla's roots) when the URL asks for it.
+        let tls = match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Require => {
+                let roots = rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(backend)?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+            }
+            _ => None,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config, tls.clone(), manager_config),
+            None => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
         };
         let pool = {
             let _inside = runtime.enter();
@@ -109,6 +109,7 @@ impl PgStore {
         if let Some(rt) = &store.runtime {
             rt.spawn(watch_directory(
                 watch_config,
+                tls,
                 store.pool.clone(),
                 store.changes.clone(),
             ));
@@ -432,22 +433,25 @@ async fn write_account(c: &impl GenericClient, account: &Account) -> Result<(), 
 /// half second in case a notification is lost (a reconnect, a restart of the database).
 async fn watch_directory(
     config: tokio_postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     pool: Pool,
     changes: tokio::sync::watch::Sender<i64>,
 ) {
-    use futures_util::StreamExt;
     loop {
         let listener = async {
-            let (client, mut connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            tokio::spawn(async move {
-                let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
-                while let Some(Ok(m)) = messages.next().await {
-                    if let tokio_postgres::AsyncMessage::Notification(_) = m {
-                        let _ = tx.send(());
-                    }
+            let client = match &tls {
+                Some(tls) => {
+                    let (client, connection) = config.connect(tls.clone()).await.ok()?;
+                    tokio::spawn(notifications(connection, tx));
+                    client
                 }
-            });
+                None => {
+                    let (client, connection) = config.connect(tokio_postgres::NoTls).await.ok()?;
+                    tokio::spawn(notifications(connection, tx));
+                    client
+                }
+            };
             client
                 .batch_execute(&format!("LISTEN {DIRECTORY_CHANNEL}"))
                 .await
@@ -480,6 +484,23 @@ async fn watch_directory(
         };
         listener.await;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+/// Drives the LISTEN connection and passes on each notification.
+async fn notifications<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    tx: tokio::sync::mpsc::UnboundedSender<()>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    let mut messages = futures_util::stream::poll_fn(|cx| connection.poll_message(cx));
+    while let Some(Ok(m)) = messages.next().await {
+        if let tokio_postgres::AsyncMessage::Notification(_) = m {
+            let _ = tx.send(());
+        }
     }
 }
 
