@@ -48,6 +48,7 @@ both!(
     records_round_trip_and_scans_see_the_latest_priced_version,
     markers_are_remembered,
     a_backup_restores_into_either_backend,
+    an_account_is_changed_from_what_is_stored,
 );
 
 fn account(id: &str) -> Account {
@@ -851,4 +852,50 @@ async fn every_admin_endpoint_on_postgres() {
             .status(),
         404
     );
+}
+
+fn an_account_is_changed_from_what_is_stored(store: Arc<dyn Store>) {
+    // Written behind this caller's back (as by another node): the change starts from it.
+    store.put_account(&account("a")).unwrap();
+    let written = store
+        .modify_account("a", &mut |current| {
+            let mut a = current.expect("the stored account");
+            a.profiles.push("second.example".into());
+            Ok(Some(a))
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(written.profiles, ["a.example", "second.example"]);
+    assert_eq!(store.accounts().unwrap()[0], written);
+    // A refusal changes nothing; None deletes; a missing account arrives as None.
+    let refused =
+        store.modify_account("a", &mut |_| Err(LevyError::new(ErrorCode::Conflict, "no")));
+    assert!(refused.is_err());
+    assert_eq!(store.accounts().unwrap()[0], written);
+    assert!(store
+        .modify_account("a", &mut |_| Ok(None))
+        .unwrap()
+        .is_none());
+    let mut seen = Some(account("x"));
+    store
+        .modify_account("a", &mut |current| {
+            seen = current;
+            Ok(None)
+        })
+        .unwrap();
+    assert!(seen.is_none());
+    assert!(store.accounts().unwrap().is_empty());
+}
+
+/// Two nodes starting at once on a new database both apply (or find) the migrations.
+#[test]
+fn two_nodes_migrating_at_once_both_start() {
+    let url = postgres::database();
+    let opened: Vec<bool> = std::thread::scope(|s| {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| levy::store::postgres::PgStore::open(&url, 2).is_ok()))
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(opened, [true; 4]);
 }

@@ -129,20 +129,21 @@ impl PgStore {
     }
 }
 
+/// All migrations in one transaction under an advisory lock: nodes starting at once take
+/// turns, and each finds what the one before applied (even the `levy_schema` table, whose
+/// concurrent `CREATE TABLE IF NOT EXISTS` would otherwise collide).
 async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), StoreError> {
-    client
-        .batch_execute(
-            "CREATE TABLE IF NOT EXISTS levy_schema (version integer PRIMARY KEY, \
-             checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-        )
+    let tx = client.transaction().await.map_err(backend)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(backend)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS levy_schema (version integer PRIMARY KEY, \
+         checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await
+    .map_err(backend)?;
     for (version, sql) in MIGRATIONS {
-        let tx = client.transaction().await.map_err(backend)?;
-        // Two nodes starting at once: the second waits here, then finds it applied.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(backend)?;
         let checksum = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(sql.as_bytes()));
         let applied = tx
             .query_opt(
@@ -168,9 +169,8 @@ async fn migrate(client: &mut deadpool_postgres::Client) -> Result<(), StoreErro
                 .map_err(backend)?;
             }
         }
-        tx.commit().await.map_err(backend)?;
     }
-    Ok(())
+    tx.commit().await.map_err(backend)
 }
 
 fn status_text(s: QuoteStatus) -> &'static str {
