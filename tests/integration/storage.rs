@@ -899,3 +899,110 @@ fn two_nodes_migrating_at_once_both_start() {
     });
     assert_eq!(opened, [true; 4]);
 }
+
+/// A database that accepts TLS connections only, with a private CA named by
+/// `sslrootcert`: Levy connects with rustls (pool and LISTEN connection alike).
+#[test]
+fn postgres_over_tls_with_a_private_ca() {
+    let certs = tempfile::tempdir().unwrap();
+    let d = certs.path();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=levy test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        d.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ]);
+    let cluster = tempfile::tempdir().unwrap();
+    let dir = cluster.path().join("pg");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-cluster");
+    let out = std::process::Command::new(&script)
+        .arg("start")
+        .arg(&dir)
+        .env("PG_CLUSTER_TLS", d)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(url.ends_with("?sslmode=require"), "{url}");
+    let stop = || {
+        let _ = std::process::Command::new(&script)
+            .arg("stop")
+            .arg(&dir)
+            .output();
+    };
+    // Without TLS the server refuses; without the CA, Levy refuses the server.
+    let plain = url.trim_end_matches("?sslmode=require");
+    let without_tls = levy::store::postgres::PgStore::open(plain, 2).is_err();
+    let unknown_ca = levy::store::postgres::PgStore::open(&url, 2).is_err();
+    let with_ca = format!("{url}&sslrootcert={}", d.join("ca.crt").display());
+    let store = levy::store::postgres::PgStore::open(&with_ca, 2);
+    let works = store
+        .map(|s| {
+            s.put_account(&account("tls")).unwrap();
+            s.accounts().unwrap().len()
+        })
+        .map_err(|e| e.to_string());
+    stop();
+    assert!(without_tls, "a plain connection was accepted");
+    assert!(unknown_ca, "a server signed by an unknown CA was trusted");
+    assert_eq!(works, Ok(1));
+}

@@ -53,6 +53,9 @@ impl PgStore {
     /// Connects to `url` (TLS with rustls when it says `sslmode=require`), applies the
     /// migrations, and checks the connection.
     pub fn open(url: &str, pool_size: usize) -> Result<PgStore, StoreError> {
+        // `sslrootcert=FILE` (libpq's name) adds a private CA to Mozilla's roots; the client
+        // library does not know the parameter, so it is taken out here.
+        let (url, root_cert) = split_root_cert(url);
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| backend(format!("the database URL does not parse: {e}")))?;
@@ -71,9 +74,20 @@ impl PgStore {
         // TLS (rustls, Mozilla's roots) when the URL asks for it.
         let tls = match config.get_ssl_mode() {
             tokio_postgres::config::SslMode::Require => {
-                let roots = rustls::RootCertStore {
+                let mut roots = rustls::RootCertStore {
                     roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
                 };
+                if let Some(file) = &root_cert {
+                    use rustls::pki_types::pem::PemObject;
+                    let certs = rustls::pki_types::CertificateDer::pem_file_iter(file)
+                        .map_err(|e| backend(format!("sslrootcert {file}: {e}")))?;
+                    for cert in certs {
+                        let cert = cert.map_err(|e| backend(format!("sslrootcert {file}: {e}")))?;
+                        roots
+                            .add(cert)
+                            .map_err(|e| backend(format!("sslrootcert {file}: {e}")))?;
+                    }
+                }
                 let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
                     rustls::crypto::ring::default_provider(),
                 ))
@@ -127,6 +141,34 @@ impl PgStore {
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.pool.get().await.map_err(backend)
     }
+}
+
+/// The URL without its `sslrootcert` parameter, and that parameter's file.
+fn split_root_cert(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut root = None;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| match p.strip_prefix("sslrootcert=") {
+            Some(file) => {
+                root = Some(
+                    percent_encoding::percent_decode_str(file)
+                        .decode_utf8_lossy()
+                        .into_owned(),
+                );
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (url, root)
 }
 
 /// All migrations in one transaction under an advisory lock: nodes starting at once take
