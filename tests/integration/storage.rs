@@ -551,15 +551,29 @@ fn two_nodes_share_one_database() {
         tasks.into_iter().map(|t| t.join().unwrap()).collect()
     });
     assert!(creds.iter().all(|s| s.as_u16() == 201), "{creds:?}");
-    let listed: serde_json::Value = admin(
-        &b,
-        reqwest::Method::GET,
-        "/admin/accounts/shop/credentials",
-        None,
-    )
-    .json()
-    .unwrap();
-    assert_eq!(listed["data"].as_array().unwrap().len(), 11);
+    // Each node lists all eleven (the other node's last ones within a second).
+    for node in [&a, &b] {
+        let started = Instant::now();
+        loop {
+            let listed: serde_json::Value = admin(
+                node,
+                reqwest::Method::GET,
+                "/admin/accounts/shop/credentials",
+                None,
+            )
+            .json()
+            .unwrap();
+            let n = listed["data"].as_array().unwrap().len();
+            if n == 11 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(1),
+                "{n} credentials listed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 
     // Adjusts of the same quotes alternating between the nodes: contiguous versions, and
     // the same answer from either node for a retry.
@@ -1005,4 +1019,19 @@ fn postgres_over_tls_with_a_private_ca() {
     assert!(without_tls, "a plain connection was accepted");
     assert!(unknown_ca, "a server signed by an unknown CA was trusted");
     assert_eq!(works, Ok(1));
+}
+
+/// Levy's connections commit synchronously even where the database's default says not to,
+/// so a 200 for a commit follows a COMMIT that reached the disk.
+#[test]
+fn connections_commit_synchronously_whatever_the_default() {
+    let url = postgres::database();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    postgres::sql(
+        &url,
+        &format!("ALTER DATABASE {name} SET synchronous_commit = off"),
+    );
+    assert_eq!(postgres::sql(&url, "SHOW synchronous_commit"), "off");
+    let store = levy::store::postgres::PgStore::open(&url, 2).unwrap();
+    assert_eq!(store.setting("synchronous_commit").unwrap(), "on");
 }

@@ -138,6 +138,19 @@ impl PgStore {
         futures_executor::block_on(work)
     }
 
+    /// A setting as this store's connections see it (`synchronous_commit`, for operators
+    /// and tests: a 200 is durable only if it is `on`).
+    pub fn setting(&self, name: &str) -> Result<String, StoreError> {
+        self.block(async {
+            let c = self.client().await?;
+            let row = c
+                .query_one("SELECT current_setting($1)", &[&name])
+                .await
+                .map_err(backend)?;
+            Ok(row.get(0))
+        })
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.pool.get().await.map_err(backend)
     }

@@ -59,6 +59,15 @@ pub fn database() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::SeqCst)
     );
+    sql(
+        &format!("{}levy", c.base),
+        &format!("CREATE DATABASE {name}"),
+    );
+    format!("{}{name}", c.base)
+}
+
+/// Runs one statement with psql against `url`; its output.
+pub fn sql(url: &str, statement: &str) -> String {
     let bin = Command::new("sh")
         .arg("-c")
         .arg("ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1")
@@ -66,8 +75,8 @@ pub fn database() -> String {
         .unwrap();
     let psql = PathBuf::from(String::from_utf8(bin.stdout).unwrap().trim()).join("psql");
     let out = Command::new(psql)
-        .arg(format!("{}levy", c.base))
-        .args(["-qAtc", &format!("CREATE DATABASE {name}")])
+        .arg(url)
+        .args(["-qAtc", statement])
         .output()
         .unwrap();
     assert!(
@@ -75,5 +84,5 @@ pub fn database() -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    format!("{}{name}", c.base)
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
