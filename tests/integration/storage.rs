@@ -16,6 +16,21 @@ fn sled() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
+/// A `levy serve` process, one worker, its own data directory under `dir`, on `url`.
+fn node(dir: &std::path::Path, data: &str, url: &str) -> crate::common::process::Server {
+    use crate::common::process;
+    let config = process::write_config(dir, &dir.join(data));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_levy"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .env("LEVY_WORKERS", "1")
+        .env("LEVY_ADMIN_TOKEN", process::ADMIN_TOKEN)
+        .env("LEVY_DATABASE_URL", url);
+    process::spawn(command)
+}
+
 fn pg() -> (Arc<dyn Store>, tempfile::TempDir) {
     let store = levy::store::postgres::PgStore::open(&postgres::database(), 8).unwrap();
     (Arc::new(store), tempfile::tempdir().unwrap())
@@ -382,17 +397,7 @@ fn the_database_url_alone_selects_postgres() {
     use crate::common::process;
     let url = postgres::database();
     let dir = tempfile::tempdir().unwrap();
-    let start = |data: &str| {
-        let config = process::write_config(dir.path(), &dir.path().join(data));
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_levy"));
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("LEVY_ADMIN_TOKEN", process::ADMIN_TOKEN)
-            .env("LEVY_DATABASE_URL", &url);
-        process::spawn(command)
-    };
+    let start = |data: &str| node(dir.path(), data, &url);
     let a = start("a");
     let client = reqwest::blocking::Client::new();
     let res = client
@@ -429,18 +434,7 @@ fn two_nodes_share_one_database() {
     use std::time::{Duration, Instant};
     let url = postgres::database();
     let dir = tempfile::tempdir().unwrap();
-    let start = |data: &str| {
-        let config = process::write_config(dir.path(), &dir.path().join(data));
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_levy"));
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("LEVY_WORKERS", "1")
-            .env("LEVY_ADMIN_TOKEN", process::ADMIN_TOKEN)
-            .env("LEVY_DATABASE_URL", &url);
-        process::spawn(command)
-    };
+    let start = |data: &str| node(dir.path(), data, &url);
     let (a, b) = (start("a"), start("b"));
     let http = reqwest::blocking::Client::new();
     let admin = |node: &process::Server,
@@ -646,18 +640,7 @@ fn a_node_killed_under_load_loses_no_acknowledged_write() {
     use std::time::Duration;
     let url = postgres::database();
     let dir = tempfile::tempdir().unwrap();
-    let start = |data: &str| {
-        let config = process::write_config(dir.path(), &dir.path().join(data));
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_levy"));
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("LEVY_WORKERS", "1")
-            .env("LEVY_ADMIN_TOKEN", process::ADMIN_TOKEN)
-            .env("LEVY_DATABASE_URL", &url);
-        process::spawn(command)
-    };
+    let start = |data: &str| node(dir.path(), data, &url);
     let (mut a, b) = (start("a"), start("b"));
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(5))

@@ -542,6 +542,18 @@ async fn watch_directory(
     }
 }
 
+/// A read-only REPEATABLE READ transaction: one moment of the database, no writer waits.
+async fn snapshot(
+    c: &mut deadpool_postgres::Client,
+) -> Result<deadpool_postgres::Transaction<'_>, StoreError> {
+    c.build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(backend)
+}
+
 /// Drives the LISTEN connection and passes on each notification.
 async fn notifications<S, T>(
     mut connection: tokio_postgres::Connection<S, T>,
@@ -635,15 +647,13 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                let tx = c.transaction().await.map_err(backend)?;
-                let Some(state) = read_state(&tx, &key, false).await? else {
-                    return Ok(None);
-                };
-                let record = read_record(&tx, state.head).await?;
-                tx.commit().await.map_err(backend)?;
-                Ok(Some(record))
-            }
+            let tx = c.transaction().await.map_err(backend)?;
+            let Some(state) = read_state(&tx, &key, false).await? else {
+                return Ok(None);
+            };
+            let record = read_record(&tx, state.head).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok(Some(record))
         })
     }
 
@@ -652,17 +662,15 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                let rows = c
-                    .query(
-                        "SELECT store_hash FROM quotes WHERE account_id = $1 AND quote_id = $2 \
+            let rows = c
+                .query(
+                    "SELECT store_hash FROM quotes WHERE account_id = $1 AND quote_id = $2 \
                          ORDER BY store_hash",
-                        &[&account, &id],
-                    )
-                    .await
-                    .map_err(backend)?;
-                Ok(rows.iter().map(|r| r.get(0)).collect())
-            }
+                    &[&account, &id],
+                )
+                .await
+                .map_err(backend)?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
 
@@ -674,58 +682,56 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                loop {
-                    let tx = c.transaction().await.map_err(backend)?;
-                    let current = read_state(&tx, key, true).await?;
-                    let decided = change(current.as_ref())?;
-                    let QuoteChange::Append(head, version) = decided else {
-                        tx.commit().await.map_err(backend)?;
-                        return current
-                            .ok_or_else(|| StoreError::Backend("Keep on a missing quote".into()));
-                    };
-                    let expected = current.as_ref().map_or(1, |c| c.head.next_version());
-                    if version.version != expected || head.version != version.version {
-                        return Err(StoreError::Backend(format!(
-                            "version {} appended where {expected} was next",
-                            version.version
-                        )));
-                    }
-                    if current.is_none() {
-                        // A new quote: another node may create it first; then decide again.
-                        let created = tx
-                            .execute(
-                                "INSERT INTO quotes (account_id, quote_id, store_hash, status, \
+            loop {
+                let tx = c.transaction().await.map_err(backend)?;
+                let current = read_state(&tx, key, true).await?;
+                let decided = change(current.as_ref())?;
+                let QuoteChange::Append(head, version) = decided else {
+                    tx.commit().await.map_err(backend)?;
+                    return current
+                        .ok_or_else(|| StoreError::Backend("Keep on a missing quote".into()));
+                };
+                let expected = current.as_ref().map_or(1, |c| c.head.next_version());
+                if version.version != expected || head.version != version.version {
+                    return Err(StoreError::Backend(format!(
+                        "version {} appended where {expected} was next",
+                        version.version
+                    )));
+                }
+                if current.is_none() {
+                    // A new quote: another node may create it first; then decide again.
+                    let created = tx
+                        .execute(
+                            "INSERT INTO quotes (account_id, quote_id, store_hash, status, \
                                  external_key, version, priced) VALUES ($1, $2, $3, $4, $5, $6, \
                                  $7) ON CONFLICT DO NOTHING",
-                                &[
-                                    &head.account,
-                                    &head.id,
-                                    &head.store_hash,
-                                    &status_text(head.status),
-                                    &head.external_key,
-                                    &(head.version as i32),
-                                    &(head.priced as i32),
-                                ],
-                            )
-                            .await
-                            .map_err(backend)?;
-                        if created == 0 {
-                            tx.rollback().await.map_err(backend)?;
-                            continue;
-                        }
-                    } else {
-                        write_head(&tx, &head).await?;
+                            &[
+                                &head.account,
+                                &head.id,
+                                &head.store_hash,
+                                &status_text(head.status),
+                                &head.external_key,
+                                &(head.version as i32),
+                                &(head.priced as i32),
+                            ],
+                        )
+                        .await
+                        .map_err(backend)?;
+                    if created == 0 {
+                        tx.rollback().await.map_err(backend)?;
+                        continue;
                     }
-                    write_version(&tx, &head, &version).await?;
-                    tx.commit().await.map_err(backend)?;
-                    let latest = if version.response.is_some() {
-                        Some(*version)
-                    } else {
-                        current.and_then(|c| c.latest)
-                    };
-                    return Ok(QuoteState { head, latest });
+                } else {
+                    write_head(&tx, &head).await?;
                 }
+                write_version(&tx, &head, &version).await?;
+                tx.commit().await.map_err(backend)?;
+                let latest = if version.response.is_some() {
+                    Some(*version)
+                } else {
+                    current.and_then(|c| c.latest)
+                };
+                return Ok(QuoteState { head, latest });
             }
         })
     }
@@ -735,31 +741,23 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                let tx = c
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await
-                    .map_err(backend)?;
-                let rows = tx
-                    .query(
-                        &format!(
-                            "SELECT {HEAD_COLUMNS} FROM quotes WHERE account_id = $1 \
+            let tx = snapshot(c).await?;
+            let rows = tx
+                .query(
+                    &format!(
+                        "SELECT {HEAD_COLUMNS} FROM quotes WHERE account_id = $1 \
                              ORDER BY quote_id, store_hash"
-                        ),
-                        &[&account],
-                    )
-                    .await
-                    .map_err(backend)?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    out.push(read_record(&tx, head_of(row)?).await?);
-                }
-                tx.commit().await.map_err(backend)?;
-                Ok(out)
+                    ),
+                    &[&account],
+                )
+                .await
+                .map_err(backend)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(read_record(&tx, head_of(row)?).await?);
             }
+            tx.commit().await.map_err(backend)?;
+            Ok(out)
         })
     }
 
@@ -772,39 +770,30 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                let tx = c
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await
-                    .map_err(backend)?;
-                // Heads with their latest priced version, a page at a time.
-                let sql =
-                    "SELECT q.account_id, q.quote_id, q.store_hash, q.status, q.external_key, \
+            let tx = snapshot(c).await?;
+            // Heads with their latest priced version, a page at a time.
+            let sql = "SELECT q.account_id, q.quote_id, q.store_hash, q.status, q.external_key, \
                      q.version, q.priced, v.version, v.kind, v.request, v.response, \
                      v.adjust_description, v.at FROM quotes q LEFT JOIN quote_versions v ON \
                      v.account_id = q.account_id AND v.quote_id = q.quote_id AND v.store_hash = \
                      q.store_hash AND v.version = q.priced WHERE q.account_id = $1 \
                      ORDER BY q.quote_id, q.store_hash";
-                let portal = tx.bind(sql, &[&account]).await.map_err(backend)?;
-                loop {
-                    let rows = tx.query_portal(&portal, 500).await.map_err(backend)?;
-                    for row in &rows {
-                        let head = head_of(row)?;
-                        let latest = match row.get::<_, Option<i32>>(7) {
-                            None => None,
-                            Some(_) => Some(version_of_at(row, 7)?),
-                        };
-                        visit(QuoteState { head, latest })?;
-                    }
-                    if rows.len() < 500 {
-                        break;
-                    }
+            let portal = tx.bind(sql, &[&account]).await.map_err(backend)?;
+            loop {
+                let rows = tx.query_portal(&portal, 500).await.map_err(backend)?;
+                for row in &rows {
+                    let head = head_of(row)?;
+                    let latest = match row.get::<_, Option<i32>>(7) {
+                        None => None,
+                        Some(_) => Some(version_of_at(row, 7)?),
+                    };
+                    visit(QuoteState { head, latest })?;
                 }
-                tx.commit().await.map_err(backend)
+                if rows.len() < 500 {
+                    break;
+                }
             }
+            tx.commit().await.map_err(backend)
         })
     }
 
@@ -813,22 +802,20 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                let tx = c.transaction().await.map_err(backend)?;
-                let head = record.head();
-                write_head(&tx, &head).await?;
-                tx.execute(
-                    "DELETE FROM quote_versions WHERE account_id = $1 AND quote_id = $2 AND \
+            let tx = c.transaction().await.map_err(backend)?;
+            let head = record.head();
+            write_head(&tx, &head).await?;
+            tx.execute(
+                "DELETE FROM quote_versions WHERE account_id = $1 AND quote_id = $2 AND \
                      store_hash = $3",
-                    &[&head.account, &head.id, &head.store_hash],
-                )
-                .await
-                .map_err(backend)?;
-                for v in &record.versions {
-                    write_version(&tx, &head, v).await?;
-                }
-                tx.commit().await.map_err(backend)
+                &[&head.account, &head.id, &head.store_hash],
+            )
+            .await
+            .map_err(backend)?;
+            for v in &record.versions {
+                write_version(&tx, &head, v).await?;
             }
+            tx.commit().await.map_err(backend)
         })
     }
 
@@ -837,13 +824,11 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                let row = c
-                    .query_opt("SELECT 1 FROM levy_meta WHERE name = $1", &[&key])
-                    .await
-                    .map_err(backend)?;
-                Ok(row.is_some())
-            }
+            let row = c
+                .query_opt("SELECT 1 FROM levy_meta WHERE name = $1", &[&key])
+                .await
+                .map_err(backend)?;
+            Ok(row.is_some())
         })
     }
 
@@ -852,15 +837,13 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                c.execute(
-                    "INSERT INTO levy_meta (name, value) VALUES ($1, '1') ON CONFLICT DO NOTHING",
-                    &[&key],
-                )
-                .await
-                .map_err(backend)?;
-                Ok(())
-            }
+            c.execute(
+                "INSERT INTO levy_meta (name, value) VALUES ($1, '1') ON CONFLICT DO NOTHING",
+                &[&key],
+            )
+            .await
+            .map_err(backend)?;
+            Ok(())
         })
     }
 
@@ -879,39 +862,31 @@ impl Store for PgStore {
         self.block(async move {
             let mut c = self.client().await?;
             let c = &mut c;
-            {
-                let tx = c
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await
-                    .map_err(backend)?;
-                for account in read_accounts(&tx).await? {
-                    writer.account(&account)?;
-                }
-                let portal = tx
-                    .bind(
-                        &format!(
-                            "SELECT {HEAD_COLUMNS} FROM quotes ORDER BY account_id, quote_id, \
-                             store_hash"
-                        ),
-                        &[],
-                    )
-                    .await
-                    .map_err(backend)?;
-                loop {
-                    let rows = tx.query_portal(&portal, 200).await.map_err(backend)?;
-                    for row in &rows {
-                        writer.quote(&read_record(&tx, head_of(row)?).await?)?;
-                    }
-                    if rows.len() < 200 {
-                        break;
-                    }
-                }
-                tx.commit().await.map_err(backend)?;
-                writer.finish()
+            let tx = snapshot(c).await?;
+            for account in read_accounts(&tx).await? {
+                writer.account(&account)?;
             }
+            let portal = tx
+                .bind(
+                    &format!(
+                        "SELECT {HEAD_COLUMNS} FROM quotes ORDER BY account_id, quote_id, \
+                             store_hash"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(backend)?;
+            loop {
+                let rows = tx.query_portal(&portal, 200).await.map_err(backend)?;
+                for row in &rows {
+                    writer.quote(&read_record(&tx, head_of(row)?).await?)?;
+                }
+                if rows.len() < 200 {
+                    break;
+                }
+            }
+            tx.commit().await.map_err(backend)?;
+            writer.finish()
         })
     }
 }
