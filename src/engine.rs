@@ -33,6 +33,8 @@ pub struct CompiledRules {
     default_class: Arc<TaxClassRef>,
     /// Upper-cased taxability code -> exemption.
     exemptions: HashMap<String, Exemption>,
+    /// Normalized class code (SPEC 10.2: trimmed, ASCII lower case) -> class id.
+    class_by_code: HashMap<String, String>,
 }
 
 #[derive(Debug)]
@@ -108,6 +110,17 @@ impl CompiledRules {
         for list in rates.values_mut() {
             list.sort_by_key(|r| (r.priority, r.id));
         }
+        let class_by_code = document
+            .classes
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    crate::rules::normalized_code(c.code.as_deref()?),
+                    c.id.clone(),
+                ))
+            })
+            .filter(|(code, _)| !code.is_empty())
+            .collect();
         let class = document.default_class();
         let default_class = Arc::new(TaxClassRef {
             code: class.code.clone().unwrap_or_default(),
@@ -126,7 +139,25 @@ impl CompiledRules {
             rates,
             default_class,
             exemptions,
+            class_by_code,
         }
+    }
+
+    /// The class a line is taxed as (SPEC 10.2): the class whose code is the line's
+    /// non-empty `tax_class.code`, else its `class_id`, else class "0".
+    fn class_of<'l>(&'l self, line: &'l LineRequest) -> &'l str {
+        let Some(class) = &line.tax_class else {
+            return DEFAULT_CLASS_ID;
+        };
+        if !class.code.trim().is_empty() && !self.class_by_code.is_empty() {
+            if let Some(id) = self
+                .class_by_code
+                .get(&crate::rules::normalized_code(&class.code))
+            {
+                return id;
+            }
+        }
+        &class.class_id
     }
 
     pub fn settings(&self) -> &Settings {
@@ -337,7 +368,8 @@ fn compute_document(
                 ),
             ));
         }
-        let tax = line_tax(line, active, policy).map_err(|_| out_of_range(pos.path(d)))?;
+        let tax = line_tax(line, rules.class_of(line), active, policy)
+            .map_err(|_| out_of_range(pos.path(d)))?;
         taxes.push(tax);
     }
     if policy.level == RoundingLevel::PerDocument {
@@ -392,15 +424,12 @@ fn out_of_range(path: String) -> LevyError {
 /// finished by [`spread_document_total`]).
 fn line_tax<'r>(
     line: &LineRequest,
+    class: &str,
     active: &[&'r CompiledRate],
     policy: &Policy,
 ) -> Result<LineTax<'r>, Overflow> {
     let mut parts: Vec<Part<'r>> = Vec::with_capacity(active.len());
     if !line.tax_exempt {
-        let class = line
-            .tax_class
-            .as_ref()
-            .map_or(DEFAULT_CLASS_ID, |c| c.class_id.as_str());
         for rate in active {
             if let Some(fraction) = rate.fraction_for(class).filter(|f| !f.exact.is_zero()) {
                 parts.push(Part {

@@ -33,6 +33,11 @@ pub struct RulesDocument {
     pub settings: Settings,
 }
 
+/// A tax code as compared (SPEC 10.2): surrounding spaces and ASCII case ignored.
+pub fn normalized_code(code: &str) -> String {
+    code.trim().to_ascii_lowercase()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaxClass {
     #[serde(with = "json::id_string")]

@@ -98,6 +98,7 @@ impl RulesDocument {
     /// Checks every rule and fills in what always exists (class "0", zone 1).
     pub fn validate(mut self) -> Result<ValidRules, LevyError> {
         let mut class_ids = HashSet::new();
+        let mut codes = HashSet::new();
         for (i, class) in self.classes.iter().enumerate() {
             validate_class(&format!("classes[{i}]"), class)?;
             if !class_ids.insert(class.id.as_str()) {
@@ -105,6 +106,14 @@ impl RulesDocument {
                     format!("classes[{i}].id"),
                     format!("class id {} appears twice", class.id),
                 ));
+            }
+            if let Some(code) = &class.code {
+                if !codes.insert(super::normalized_code(code)) {
+                    return Err(invalid(
+                        format!("classes[{i}].code"),
+                        format!("class code {code:?} is already another class's (codes ignore case and surrounding spaces)"),
+                    ));
+                }
             }
         }
         let class_ids: HashSet<String> = class_ids.into_iter().map(String::from).collect();
@@ -177,6 +186,12 @@ fn default_zone() -> Zone {
 pub fn validate_class(at: &str, class: &TaxClass) -> Result<(), LevyError> {
     if class.id.trim().is_empty() {
         return Err(invalid(format!("{at}.id"), "a class id may not be empty"));
+    }
+    if class.code.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(invalid(
+            format!("{at}.code"),
+            "a class code may not be empty (leave it out instead)",
+        ));
     }
     Ok(())
 }
@@ -425,5 +440,16 @@ mod tests {
         .unwrap();
         assert_eq!(d.settings.exemptions["TAX-EXEMPT"], Exemption::All);
         assert_eq!(d.settings.exemptions["RESALE"], Exemption::Rates(vec![3]));
+    }
+
+    #[test]
+    fn class_codes_are_non_empty_and_unique_ignoring_case_and_spaces() {
+        let err = doc(r#"{"classes": [{"id": "1", "name": "A", "code": "CLOTH"}, {"id": "2", "name": "B", "code": " cloth "}]}"#)
+            .unwrap_err();
+        assert_eq!(err.path.as_deref(), Some("classes[1].code"));
+        assert_eq!(err.code, ErrorCode::InvalidRules);
+        let err = doc(r#"{"classes": [{"id": "1", "name": "A", "code": "  "}]}"#).unwrap_err();
+        assert_eq!(err.path.as_deref(), Some("classes[0].code"));
+        assert!(doc(r#"{"classes": [{"id": "1", "name": "A", "code": "CLOTH"}, {"id": "2", "name": "B", "code": "FOOD"}, {"id": "3", "name": "C"}]}"#).is_ok());
     }
 }
