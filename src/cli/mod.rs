@@ -245,7 +245,8 @@ fn restore(path: &Path, data_dir: Option<PathBuf>, config: Option<&Path>) -> any
         config.store.path = None;
     }
     let dir = config.store_path().to_path_buf();
-    if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+    let postgres = config.store.kind == crate::config::StoreKind::Postgres;
+    if !postgres && dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
         anyhow::bail!(
             "{} is not empty: restore only into a new data directory",
             dir.display()
@@ -253,13 +254,24 @@ fn restore(path: &Path, data_dir: Option<PathBuf>, config: Option<&Path>) -> any
     }
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let store = crate::store::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if postgres
+        && !store
+            .accounts()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .is_empty()
+    {
+        anyhow::bail!("the database already holds accounts: restore only into a new database");
+    }
     let counts = crate::store::backup::restore(file, store.as_ref())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let target = if postgres {
+        "the database".to_string()
+    } else {
+        dir.display().to_string()
+    };
     println!(
-        "restored {} accounts and {} quotes into {}",
-        counts.accounts,
-        counts.quotes,
-        dir.display()
+        "restored {} accounts and {} quotes into {target}",
+        counts.accounts, counts.quotes,
     );
     Ok(())
 }

@@ -1018,3 +1018,52 @@ fn connections_commit_synchronously_whatever_the_default() {
     let store = levy::store::postgres::PgStore::open(&url, 2).unwrap();
     assert_eq!(store.setting("synchronous_commit").unwrap(), "on");
 }
+
+/// `levy restore` loads a sled backup into a new PostgreSQL database, and refuses a
+/// database that already holds accounts.
+#[test]
+fn restore_into_a_new_database_only() {
+    let (source, _dir) = sled();
+    source.put_account(&account("a")).unwrap();
+    let key = QuoteKey::new("a", "s1", "113");
+    source
+        .update_quote(&key, &mut step(QuoteKind::Commit, &key))
+        .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let backup = files.path().join("levy.backup");
+    let mut out = std::fs::File::create(&backup).unwrap();
+    source.backup(&mut out).unwrap();
+    drop(out);
+    let url = postgres::database();
+    let restore = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_levy"))
+            .arg("restore")
+            .arg(&backup)
+            .current_dir(files.path())
+            .env("LEVY_DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let first = restore();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "restored 1 accounts and 1 quotes into the database"
+    );
+    let target = levy::store::postgres::PgStore::open(&url, 2).unwrap();
+    assert_eq!(
+        json(&target.quote(&key).unwrap().unwrap()),
+        json(&source.quote(&key).unwrap().unwrap())
+    );
+    let second = restore();
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("restore only into a new database"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+}
