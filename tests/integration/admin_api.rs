@@ -315,12 +315,7 @@ async fn zones_as_bigcommerce_with_its_validation() {
         .await,
     )
     .await;
-    let ids: Vec<u64> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|z| z["id"].as_u64().unwrap())
-        .collect();
+    let ids = data_ids(&v);
     assert_eq!(ids, vec![1, 3]);
 
     let (s, v) = status_and_json(
@@ -942,12 +937,7 @@ async fn a_hundred_thousand_zones_round_trip_and_page() {
         .await,
     )
     .await;
-    let ids: Vec<u64> = page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|z| z["id"].as_u64().unwrap())
-        .collect();
+    let ids = data_ids(&page);
     assert_eq!(ids, (101..=150).collect::<Vec<u64>>());
     let p = &page["meta"]["pagination"];
     assert_eq!(p["total"], 100_001);
@@ -988,4 +978,14 @@ async fn a_hundred_thousand_zones_round_trip_and_page() {
         v["documents"][0]["items"][0]["price"]["total_tax"],
         json!(7.04)
     );
+}
+
+/// The ids of the `data` array of an admin answer, in order.
+fn data_ids(v: &Value) -> Vec<u64> {
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| z["id"].as_u64().unwrap())
+        .collect()
 }
