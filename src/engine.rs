@@ -8,16 +8,20 @@
 //! (SPEC 10.1), so a midpoint of a tax-inclusive net is a midpoint and equal remainders
 //! are a tie.
 
+use crate::audit::{Audit, DocumentAudit, LineAudit, NoTax, RateAudit, ZoneAudit};
 use crate::currency::Currency;
 use crate::error::{ErrorCode, LevyError};
 use crate::exact::{largest_remainder, Exact};
 use crate::quote::*;
 use crate::rounding::{Overflow, RoundingLevel, RoundingMode};
-use crate::rules::{Exemption, RulesDocument, Settings, TaxAddress, ValidRules, DEFAULT_CLASS_ID};
-use crate::zones::{ZoneIndex, ZoneMatch};
+use crate::rules::{
+    Exemption, Jurisdiction, RulesDocument, Settings, ShippingMode, Sourcing, TaxAddress,
+    Threshold, ValidRules, DEFAULT_CLASS_ID,
+};
+use crate::zones::{same_region, ZoneIndex, ZoneMatch};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// A validated rule set, indexed for computing quotes.
@@ -35,6 +39,10 @@ pub struct CompiledRules {
     exemptions: HashMap<String, Exemption>,
     /// Normalized class code (SPEC 10.2: trimmed, ASCII lower case) -> class id.
     class_by_code: HashMap<String, String>,
+    /// Zones that source intrastate sales at the origin (SPEC 10.7).
+    origin_zones: HashSet<u64>,
+    /// Zone names, for the audit.
+    zone_names: HashMap<u64, Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -45,8 +53,18 @@ struct CompiledRate {
     priority: i64,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
-    /// Class id -> rate as a fraction (8.25 % -> 0.0825), as published and exact.
-    class_rates: Vec<(String, Fraction)>,
+    class_rates: Vec<CompiledClassRate>,
+    /// Shipping and handling taxed in proportion to the goods (SPEC 10.6).
+    proportional: bool,
+    jurisdiction: Option<Jurisdiction>,
+}
+
+#[derive(Debug)]
+struct CompiledClassRate {
+    class_id: String,
+    /// As a fraction (8.25 % -> 0.0825), as published and exact.
+    fraction: Fraction,
+    threshold: Option<Threshold>,
 }
 
 /// A class rate as a fraction: the decimal shown in summaries and the exact value taxed.
@@ -62,13 +80,8 @@ impl CompiledRate {
     }
 
     /// The class's own rate, else the rate of class "0", else none.
-    fn fraction_for(&self, class_id: &str) -> Option<&Fraction> {
-        let find = |c: &str| {
-            self.class_rates
-                .iter()
-                .find(|(id, _)| id == c)
-                .map(|(_, r)| r)
-        };
+    fn class_rate(&self, class_id: &str) -> Option<&CompiledClassRate> {
+        let find = |c: &str| self.class_rates.iter().find(|r| r.class_id == c);
         find(class_id).or_else(|| find(DEFAULT_CLASS_ID))
     }
 }
@@ -103,8 +116,14 @@ impl CompiledRules {
                 class_rates: r
                     .class_rates
                     .iter()
-                    .map(|c| (c.tax_class_id.clone(), Fraction::of_percent(c.rate)))
+                    .map(|c| CompiledClassRate {
+                        class_id: c.tax_class_id.clone(),
+                        fraction: Fraction::of_percent(c.rate),
+                        threshold: c.threshold(),
+                    })
                     .collect(),
+                proportional: r.shipping == ShippingMode::Proportional,
+                jurisdiction: r.jurisdiction.clone(),
             });
         }
         for list in rates.values_mut() {
@@ -140,6 +159,17 @@ impl CompiledRules {
             default_class,
             exemptions,
             class_by_code,
+            origin_zones: document
+                .zones
+                .iter()
+                .filter(|z| z.sourcing == Sourcing::Origin)
+                .map(|z| z.id)
+                .collect(),
+            zone_names: document
+                .zones
+                .iter()
+                .map(|z| (z.id, Arc::from(z.name.as_str())))
+                .collect(),
         }
     }
 
@@ -166,12 +196,7 @@ impl CompiledRules {
 
     /// The zone for an address and customer group, and why (the zone check).
     pub fn zone_for(&self, address: &Address, customer_group: &str) -> ZoneMatch {
-        self.zones.find(
-            address.country(),
-            address.region_code.as_deref(),
-            address.postal_code.as_deref(),
-            customer_group,
-        )
+        self.zones.find(address, customer_group)
     }
 
     /// The exemption of a taxability code, if the settings list it.
@@ -184,6 +209,8 @@ impl CompiledRules {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Computed {
     pub response: QuoteResponse,
+    /// How it was computed (SPEC 10.8), when asked for: commits keep it.
+    pub audit: Option<Audit>,
     /// The customer's taxability code when the settings do not list it (it was ignored).
     pub unknown_taxability_code: Option<String>,
 }
@@ -245,19 +272,57 @@ impl Pos {
     }
 }
 
+/// A rate of the document's zone in effect on the transaction day.
+#[derive(Clone, Copy)]
+struct InZone<'r> {
+    rate: &'r CompiledRate,
+    /// Removed by the customer's taxability code (SPEC 4.7).
+    removed: bool,
+}
+
 /// One rate's share of a line's tax: exact, then rounded.
 #[derive(Debug, Clone)]
 struct Part<'r> {
+    /// Position of the rate among the zone's rates in effect.
+    slot: usize,
     rate: &'r CompiledRate,
     fraction: &'r Fraction,
+    /// `T / A` of a proportional rate on shipping or handling (SPEC 10.6).
+    factor: Option<Exact>,
+    /// The reduced base of `taxable_above` (SPEC 10.5): never compounded.
+    reduced: Option<Decimal>,
     exact: Exact,
     tax: Decimal,
 }
+
+impl Part<'_> {
+    /// The fraction as charged: the rate's own, times the shipping factor if any.
+    fn charged(&self) -> Exact {
+        match &self.factor {
+            Some(f) => self.fraction.exact.mul(f),
+            None => self.fraction.exact.clone(),
+        }
+    }
+
+    /// The fraction counted in the line's `tax_rate`: the shown one, or the scaled one
+    /// rounded half-even to 12 places.
+    fn shown(&self) -> Result<Decimal, Overflow> {
+        match &self.factor {
+            Some(_) => self.charged().round(12, RoundingMode::HalfEven),
+            None => Ok(self.fraction.shown),
+        }
+    }
+}
+
+type Skipped = (usize, NoTax, Option<Decimal>);
 
 /// A line's tax: the exact total, and the rounded one once its level has decided it.
 #[derive(Debug, Clone)]
 struct LineTax<'r> {
     parts: Vec<Part<'r>>,
+    /// Rates of the zone that charged nothing, why, and the line's class rate if
+    /// any (only when auditing).
+    skipped: Vec<Skipped>,
     exact: Exact,
     total: Decimal,
     effective_rate: Decimal,
@@ -268,10 +333,23 @@ struct Policy {
     level: RoundingLevel,
     mode: RoundingMode,
     dp: u32,
+    audit: bool,
 }
 
 /// Computes the quote response for `request` under `rules`.
 pub fn compute(rules: &CompiledRules, request: &QuoteRequest) -> Result<Computed, LevyError> {
+    run(rules, request, false)
+}
+
+/// [`compute`], with the audit of SPEC 10.8 (what a commit keeps).
+pub fn compute_audited(
+    rules: &CompiledRules,
+    request: &QuoteRequest,
+) -> Result<Computed, LevyError> {
+    run(rules, request, true)
+}
+
+fn run(rules: &CompiledRules, request: &QuoteRequest, audit: bool) -> Result<Computed, LevyError> {
     let currency = Currency::from_code(&request.currency_code)?;
     let day = transaction_day(&request.transaction_date)?;
     let settings = rules.settings();
@@ -279,6 +357,7 @@ pub fn compute(rules: &CompiledRules, request: &QuoteRequest) -> Result<Computed
         level: settings.rounding,
         mode: settings.rounding_mode,
         dp: currency.minor_units(),
+        audit,
     };
     let mut unknown_taxability_code = None;
     let exemption = match request.customer.taxability_code.as_deref().map(str::trim) {
@@ -293,57 +372,106 @@ pub fn compute(rules: &CompiledRules, request: &QuoteRequest) -> Result<Computed
     };
     let group = request.customer.customer_group_id.as_str();
     let mut documents = Vec::with_capacity(request.documents.len());
+    let mut audits = Vec::new();
     for (d, doc) in request.documents.iter().enumerate() {
-        let address = choose_address(doc, settings.tax_address);
-        let zone = address.map_or(crate::rules::DEFAULT_ZONE_ID, |a| {
-            rules.zone_for(a, group).zone_id
-        });
-        let active: Vec<&CompiledRate> = rules
+        let zone = choose_zone(rules, doc, group);
+        let in_zone: Vec<InZone<'_>> = rules
             .rates
-            .get(&zone)
+            .get(&zone.zone.zone_id)
             .map(|list| {
                 list.iter()
-                    .filter(|r| r.in_effect(day) && !exemption.is_some_and(|e| e.exempts(r.id)))
+                    .filter(|r| r.in_effect(day))
+                    .map(|rate| InZone {
+                        rate,
+                        removed: exemption.is_some_and(|e| e.exempts(rate.id)),
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        documents.push(compute_document(rules, doc, d, &active, &policy)?);
+        let (response, lines) = compute_document(rules, doc, d, &in_zone, &policy)?;
+        if audit {
+            audits.push(document_audit(
+                rules, &zone, &in_zone, &response, lines, &policy,
+            ));
+        }
+        documents.push(response);
     }
     Ok(Computed {
         response: QuoteResponse {
             id: request.id.clone(),
             documents,
         },
+        audit: audit.then_some(Audit { documents: audits }),
         unknown_taxability_code,
     })
 }
 
+/// The zone of a document and how it was found.
+struct ChosenZone {
+    zone: ZoneMatch,
+    address: &'static str,
+    /// The zone first chosen, when origin sourcing replaced it.
+    sourced_from: Option<u64>,
+}
+
+/// SPEC 4.1-4.2, then 10.7: a zone that sources at the origin is chosen again, once,
+/// for the origin address when it is in the same country and region.
+fn choose_zone(rules: &CompiledRules, doc: &DocumentRequest, group: &str) -> ChosenZone {
+    let Some((address, which)) = choose_address(doc, rules.settings.tax_address) else {
+        return ChosenZone {
+            zone: rules.zones.default_match(),
+            address: "none",
+            sourced_from: None,
+        };
+    };
+    let zone = rules.zone_for(address, group);
+    if rules.origin_zones.contains(&zone.zone_id) && same_region(address, &doc.origin_address) {
+        return ChosenZone {
+            sourced_from: Some(zone.zone_id),
+            zone: rules.zone_for(&doc.origin_address, group),
+            address: "origin",
+        };
+    }
+    ChosenZone {
+        zone,
+        address: which,
+        sourced_from: None,
+    }
+}
+
 /// The address named by `tax_address`, falling back to destination, billing, origin
-/// when it has no country.
-fn choose_address(doc: &DocumentRequest, which: TaxAddress) -> Option<&Address> {
+/// when it has no country; with its name.
+fn choose_address(doc: &DocumentRequest, which: TaxAddress) -> Option<(&Address, &'static str)> {
     let named = match which {
-        TaxAddress::Destination => Some(&doc.destination_address),
-        TaxAddress::Billing => doc.billing_address.as_ref(),
-        TaxAddress::Origin => Some(&doc.origin_address),
+        TaxAddress::Destination => Some((&doc.destination_address, "destination")),
+        TaxAddress::Billing => doc.billing_address.as_ref().map(|a| (a, "billing")),
+        TaxAddress::Origin => Some((&doc.origin_address, "origin")),
     };
     [
         named,
-        Some(&doc.destination_address),
-        doc.billing_address.as_ref(),
-        Some(&doc.origin_address),
+        Some((&doc.destination_address, "destination")),
+        doc.billing_address.as_ref().map(|a| (a, "billing")),
+        Some((&doc.origin_address, "origin")),
     ]
     .into_iter()
     .flatten()
-    .find(|a| a.country().is_some())
+    .find(|(a, _)| a.country().is_some())
 }
 
-fn compute_document(
+/// For each rate of the zone, the sum of the absolute amounts of the item lines it
+/// applies to (`T` of SPEC 10.6), and that sum over all item lines (`A`).
+struct Shares {
+    taxed: Vec<Exact>,
+    all: Exact,
+}
+
+fn compute_document<'r>(
     rules: &CompiledRules,
     doc: &DocumentRequest,
     d: usize,
-    active: &[&CompiledRate],
+    in_zone: &[InZone<'r>],
     policy: &Policy,
-) -> Result<DocumentResponse, LevyError> {
+) -> Result<(DocumentResponse, Vec<(Pos, LineTax<'r>)>), LevyError> {
     // Line order: items in request order, each followed by its wrapping, then shipping, handling.
     let mut lines: Vec<(Pos, &LineRequest)> = Vec::with_capacity(doc.items.len() * 2 + 2);
     for (i, item) in doc.items.iter().enumerate() {
@@ -355,6 +483,10 @@ fn compute_document(
     lines.push((Pos::Shipping, &doc.shipping));
     lines.push((Pos::Handling, &doc.handling));
 
+    let mut shares = in_zone.iter().any(|z| z.rate.proportional).then(|| Shares {
+        taxed: vec![Exact::ZERO; in_zone.len()],
+        all: Exact::ZERO,
+    });
     let mut taxes = Vec::with_capacity(lines.len());
     for (pos, line) in &lines {
         if !pos.allows(line.kind) {
@@ -368,8 +500,18 @@ fn compute_document(
                 ),
             ));
         }
-        let tax = line_tax(line, rules.class_of(line), active, policy)
-            .map_err(|_| out_of_range(pos.path(d)))?;
+        let carrier = matches!(pos, Pos::Shipping | Pos::Handling);
+        let scale = if carrier { shares.as_ref() } else { None };
+        let parts = line_parts(line, rules.class_of(line), in_zone, scale, policy)
+            .map_err(|e| e.under(&pos.path(d)))?;
+        if let (Some(sh), Pos::Item(_)) = (shares.as_mut(), pos) {
+            let size = Exact::from_decimal(line.price.amount.abs());
+            sh.all = sh.all.add(&size);
+            for p in parts.0.iter().filter(|p| p.rate.proportional) {
+                sh.taxed[p.slot] = sh.taxed[p.slot].add(&size);
+            }
+        }
+        let tax = line_tax(line, parts, policy).map_err(|_| out_of_range(pos.path(d)))?;
         taxes.push(tax);
     }
     if policy.level == RoundingLevel::PerDocument {
@@ -377,15 +519,15 @@ fn compute_document(
             .map_err(|_| out_of_range(format!("documents[{d}]")))?;
     }
 
-    let mut priced = Vec::with_capacity(lines.len());
-    for ((pos, line), tax) in lines.iter().zip(taxes) {
-        let price = tax_price(rules, line, tax).map_err(|_| out_of_range(pos.path(d)))?;
-        priced.push((*pos, *line, price));
-    }
     let mut items: Vec<LineResponse> = Vec::with_capacity(doc.items.len());
     let mut shipping = None;
     let mut handling = None;
-    for (pos, line, price) in priced {
+    let mut kept = Vec::new();
+    for ((pos, line), tax) in lines.iter().zip(taxes) {
+        let price = tax_price(rules, line, &tax).map_err(|_| out_of_range(pos.path(d)))?;
+        if policy.audit {
+            kept.push((*pos, tax));
+        }
         let response = LineResponse {
             id: line.id.clone(),
             price,
@@ -403,13 +545,14 @@ fn compute_document(
             Pos::Handling => handling = Some(response),
         }
     }
-    Ok(DocumentResponse {
+    let response = DocumentResponse {
         id: doc.id.clone(),
         external_id: None,
         items,
         shipping: shipping.expect("every document has a shipping line"),
         handling: handling.expect("every document has a handling line"),
-    })
+    };
+    Ok((response, kept))
 }
 
 fn out_of_range(path: String) -> LevyError {
@@ -420,30 +563,136 @@ fn out_of_range(path: String) -> LevyError {
     )
 }
 
+/// A line's error before the line's own path is known: a field of the line.
+struct LineError {
+    code: ErrorCode,
+    field: &'static str,
+    message: String,
+}
+
+impl LineError {
+    fn under(self, line: &str) -> LevyError {
+        LevyError::at(self.code, format!("{line}.{}", self.field), self.message)
+    }
+}
+
+/// Which rates of the zone apply to a line, and how (SPEC 4.3, 4.7, 10.5, 10.6); with
+/// the reasons of the others when auditing.
+fn line_parts<'r>(
+    line: &LineRequest,
+    class: &str,
+    in_zone: &[InZone<'r>],
+    shares: Option<&Shares>,
+    policy: &Policy,
+) -> Result<(Vec<Part<'r>>, Vec<Skipped>), LineError> {
+    let mut parts = Vec::with_capacity(in_zone.len());
+    let mut skipped = Vec::new();
+    for (slot, z) in in_zone.iter().enumerate() {
+        let cr = z.rate.class_rate(class);
+        let mut skip = |why| {
+            if policy.audit {
+                skipped.push((slot, why, cr.map(|c| c.fraction.shown)));
+            }
+        };
+        if line.tax_exempt {
+            skip(NoTax::LineExempt);
+            continue;
+        }
+        if z.removed {
+            skip(NoTax::ExemptionCode);
+            continue;
+        }
+        let Some(cr) = cr else {
+            skip(NoTax::NoClassRate);
+            continue;
+        };
+        if cr.fraction.exact.is_zero() {
+            skip(NoTax::ZeroRate);
+            continue;
+        }
+        let mut reduced = None;
+        if let Some(threshold) = cr.threshold {
+            if line.quantity == 0 {
+                return Err(LineError {
+                    code: ErrorCode::InvalidField,
+                    field: "quantity",
+                    message: format!(
+                        "rate {} has a unit-price threshold, so the quantity must be a positive integer",
+                        z.rate.id
+                    ),
+                });
+            }
+            let size = line.price.amount.abs();
+            let units = |t: Decimal| t.checked_mul(Decimal::from(line.quantity));
+            match threshold {
+                Threshold::ExemptBelow(t) => {
+                    // unit price < t  <=>  |amount| < t x quantity
+                    if units(t).is_none_or(|floor| size < floor) {
+                        skip(NoTax::ExemptBelow);
+                        continue;
+                    }
+                }
+                Threshold::TaxableAbove(t) => {
+                    if line.price.tax_inclusive {
+                        return Err(LineError {
+                            code: ErrorCode::InvalidField,
+                            field: "price.tax_inclusive",
+                            message: format!(
+                                "rate {} taxes only the part of a unit price above {t}, which needs a tax-exclusive price",
+                                z.rate.id
+                            ),
+                        });
+                    }
+                    // A floor beyond Decimal's range leaves no excess.
+                    let excess = match units(t) {
+                        Some(floor) if floor < size => size - floor,
+                        _ => Decimal::ZERO,
+                    };
+                    let excess = if line.price.amount.is_sign_negative() {
+                        -excess
+                    } else {
+                        excess
+                    };
+                    reduced = Some(excess);
+                }
+            }
+        }
+        let factor = match shares {
+            Some(sh) if z.rate.proportional => Some(if sh.all.is_zero() {
+                Exact::ZERO
+            } else {
+                sh.taxed[slot].div(&sh.all).map_err(|_| LineError {
+                    code: ErrorCode::AmountOutOfRange,
+                    field: "price.amount",
+                    message: "the amount is too large to compute its tax exactly".into(),
+                })?
+            }),
+            _ => None,
+        };
+        parts.push(Part {
+            slot,
+            rate: z.rate,
+            fraction: &cr.fraction,
+            factor,
+            reduced,
+            exact: Exact::ZERO,
+            tax: Decimal::ZERO,
+        });
+    }
+    Ok((parts, skipped))
+}
+
 /// A line's rate taxes: rounded per rate, rounded per line, or exact (per document,
 /// finished by [`spread_document_total`]).
 fn line_tax<'r>(
     line: &LineRequest,
-    class: &str,
-    active: &[&'r CompiledRate],
+    (mut parts, skipped): (Vec<Part<'r>>, Vec<Skipped>),
     policy: &Policy,
 ) -> Result<LineTax<'r>, Overflow> {
-    let mut parts: Vec<Part<'r>> = Vec::with_capacity(active.len());
-    if !line.tax_exempt {
-        for rate in active {
-            if let Some(fraction) = rate.fraction_for(class).filter(|f| !f.exact.is_zero()) {
-                parts.push(Part {
-                    rate,
-                    fraction,
-                    exact: Exact::ZERO,
-                    tax: Decimal::ZERO,
-                });
-            }
-        }
-    }
     if parts.is_empty() {
         return Ok(LineTax {
             parts,
+            skipped,
             exact: Exact::ZERO,
             total: Decimal::ZERO,
             effective_rate: Decimal::ZERO,
@@ -454,19 +703,21 @@ fn line_tax<'r>(
     let groups = groups(&parts);
     let mut shown = Decimal::ONE;
     for group in groups.iter().cloned() {
-        let sum = parts[group]
-            .iter()
-            .try_fold(Decimal::ONE, |acc, p| acc.checked_add(p.fraction.shown));
-        shown = shown.checked_mul(sum.ok_or(Overflow)?).ok_or(Overflow)?;
+        let mut sum = Decimal::ONE;
+        for p in &parts[group] {
+            sum = sum.checked_add(p.shown()?).ok_or(Overflow)?;
+        }
+        shown = shown.checked_mul(sum).ok_or(Overflow)?;
     }
     let effective_rate = shown - Decimal::ONE;
     let amount = Exact::from_decimal(line.price.amount);
     let mut base = if line.price.tax_inclusive {
+        // No part has a reduced base here: that is refused for inclusive lines.
         let mut factor = Exact::ONE;
         for group in groups.iter().cloned() {
             let sum = parts[group]
                 .iter()
-                .fold(Exact::ONE, |acc, p| acc.add(&p.fraction.exact));
+                .fold(Exact::ONE, |acc, p| acc.add(&p.charged()));
             factor = factor.mul(&sum);
         }
         amount.div(&factor)?
@@ -478,12 +729,17 @@ fn line_tax<'r>(
     let mut rounded_total = Decimal::ZERO;
     let last = groups.len() - 1;
     for (g, group) in groups.into_iter().enumerate() {
+        // A reduced base (taxable_above) is charged as it is, never compounded.
+        let base_of = |p: &Part<'_>| match p.reduced {
+            Some(r) => Exact::from_decimal(r),
+            None => base.clone(),
+        };
         if per_rate {
             // Rounded taxes: the group's sum is a decimal; the base needs it only
             // when a later group follows.
             let mut group_tax = Decimal::ZERO;
             for p in &mut parts[group] {
-                p.tax = base.mul(&p.fraction.exact).round(policy.dp, policy.mode)?;
+                p.tax = base_of(p).mul(&p.charged()).round(policy.dp, policy.mode)?;
                 group_tax = group_tax.checked_add(p.tax).ok_or(Overflow)?;
             }
             rounded_total = rounded_total.checked_add(group_tax).ok_or(Overflow)?;
@@ -493,7 +749,7 @@ fn line_tax<'r>(
         } else {
             let mut group_tax = Exact::ZERO;
             for p in &mut parts[group] {
-                p.exact = base.mul(&p.fraction.exact);
+                p.exact = base_of(p).mul(&p.charged());
                 group_tax = group_tax.add(&p.exact);
             }
             exact_total = exact_total.add(&group_tax);
@@ -517,6 +773,7 @@ fn line_tax<'r>(
     };
     Ok(LineTax {
         parts,
+        skipped,
         exact: exact_total,
         total,
         effective_rate,
@@ -573,7 +830,7 @@ fn out(d: Decimal) -> Decimal {
 fn tax_price(
     rules: &CompiledRules,
     line: &LineRequest,
-    tax: LineTax<'_>,
+    tax: &LineTax<'_>,
 ) -> Result<TaxPrice, Overflow> {
     let amount = line.price.amount;
     let (inclusive, exclusive) = if line.price.tax_inclusive {
@@ -609,4 +866,109 @@ fn tax_price(
         tax_rate: out(tax.effective_rate),
         sales_tax_summary,
     })
+}
+
+/// The audit of a priced document (SPEC 10.8).
+fn document_audit(
+    rules: &CompiledRules,
+    chosen: &ChosenZone,
+    in_zone: &[InZone<'_>],
+    response: &DocumentResponse,
+    lines: Vec<(Pos, LineTax<'_>)>,
+    policy: &Policy,
+) -> DocumentAudit {
+    let explained = chosen.zone.explain();
+    let zone = ZoneAudit {
+        id: chosen.zone.zone_id,
+        name: rules
+            .zone_names
+            .get(&chosen.zone.zone_id)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        level: explained["match"].as_str().unwrap_or_default().to_string(),
+        pattern: chosen.zone.matched.clone(),
+        address: chosen.address.to_string(),
+        origin_sourced_from_zone: chosen.sourced_from,
+        reason: match chosen.sourced_from {
+            Some(first) => format!(
+                "zone {first} sources sales inside the origin's region at the origin: {}",
+                explained["reason"].as_str().unwrap_or_default()
+            ),
+            None => explained["reason"].as_str().unwrap_or_default().to_string(),
+        },
+    };
+    let answered = |pos: Pos| -> &LineResponse {
+        match pos {
+            Pos::Item(i) => &response.items[i],
+            Pos::Wrapping(i) => response.items[i]
+                .wrapping
+                .as_deref()
+                .expect("a wrapping line has its response"),
+            Pos::Shipping => &response.shipping,
+            Pos::Handling => &response.handling,
+        }
+    };
+    let lines = lines
+        .into_iter()
+        .map(|(pos, tax)| {
+            let line = answered(pos);
+            let exclusive = line.price.amount_exclusive;
+            let mut rates: Vec<(usize, RateAudit)> = tax
+                .parts
+                .iter()
+                .map(|p| {
+                    let factor = p.factor.as_ref();
+                    let base = match (p.reduced, factor) {
+                        (Some(r), None) => Some(r),
+                        (r, Some(f)) => Exact::from_decimal(r.unwrap_or(exclusive))
+                            .mul(f)
+                            .round(policy.dp, policy.mode)
+                            .ok(),
+                        (None, None) => Some(exclusive),
+                    };
+                    let audit = RateAudit {
+                        id: p.rate.id,
+                        name: p.rate.name.clone(),
+                        jurisdiction: p.rate.jurisdiction.clone(),
+                        rate: Some(out(p.fraction.shown)),
+                        base: base.map(out),
+                        tax: Some(out(p.tax)),
+                        shipping_factor: factor
+                            .and_then(|f| f.round(12, RoundingMode::HalfEven).ok())
+                            .map(out),
+                        reason: None,
+                    };
+                    (p.slot, audit)
+                })
+                .collect();
+            rates.extend(tax.skipped.iter().map(|&(slot, why, shown)| {
+                let rate = in_zone[slot].rate;
+                (
+                    slot,
+                    RateAudit {
+                        id: rate.id,
+                        name: rate.name.clone(),
+                        jurisdiction: rate.jurisdiction.clone(),
+                        rate: shown.map(out),
+                        base: None,
+                        tax: None,
+                        shipping_factor: None,
+                        reason: Some(why),
+                    },
+                )
+            }));
+            rates.sort_by_key(|(slot, _)| *slot);
+            LineAudit {
+                id: line.id.clone(),
+                kind: line.kind,
+                amount_exclusive: exclusive,
+                rates: rates.into_iter().map(|(_, r)| r).collect(),
+            }
+        })
+        .collect();
+    DocumentAudit {
+        id: response.id.clone(),
+        zone,
+        lines,
+    }
 }

@@ -156,6 +156,30 @@ pub mod dec {
     }
 }
 
+/// [`dec`] for optional fields: absent or `null` is `None`
+/// (`#[serde(default, with = "json::opt_dec", skip_serializing_if = "Option::is_none")]`).
+pub mod opt_dec {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => super::dec::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        use serde::de::Error;
+        match Option::<serde_json::Number>::deserialize(d)? {
+            Some(n) => super::dec::from_number(&n)
+                .map(Some)
+                .map_err(D::Error::custom),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Serde adapter for identifiers that BigCommerce sends as strings in one API and
 /// integers in another (`class_id: "6"` vs `tax_class_id: 6`): accepted as either,
 /// kept as a string, and written back as an integer when it is one.

@@ -2,8 +2,9 @@
 //! the stored quote's head and latest priced version (or its absence). Each decision
 //! appends at most one version; the storage applies it atomically, serialized per quote.
 
+use crate::engine::Computed;
 use crate::error::{ErrorCode, LevyError};
-use crate::quote::{QuoteRequest, QuoteResponse};
+use crate::quote::QuoteRequest;
 use crate::store::{QuoteChange, QuoteHead, QuoteKind, QuoteState, QuoteStatus, QuoteVersion};
 use chrono::Utc;
 use serde_json::value::RawValue;
@@ -27,7 +28,7 @@ fn version(
     head: &QuoteHead,
     kind: QuoteKind,
     request: &QuoteRequest,
-    response: &QuoteResponse,
+    computed: &Computed,
     limits: &QuoteLimits,
 ) -> Result<QuoteVersion, LevyError> {
     if head.version >= limits.versions {
@@ -40,19 +41,25 @@ fn version(
             ),
         ));
     }
-    let mut response = response.clone();
+    let mut response = computed.response.clone();
     response.id = head.id.clone();
     for doc in &mut response.documents {
         doc.external_id = Some(head.external_id(&doc.id));
     }
     let text = String::from_utf8(crate::render::quote_response(&response))
         .map_err(|_| LevyError::internal())?;
-    if text.len() > limits.response_bytes {
+    let audit = computed
+        .audit
+        .as_ref()
+        .map(serde_json::value::to_raw_value)
+        .transpose()
+        .map_err(|_| LevyError::internal())?;
+    let stored = text.len() + audit.as_ref().map_or(0, |a| a.get().len());
+    if stored > limits.response_bytes {
         return Err(LevyError::new(
             ErrorCode::VersionTooLarge,
             format!(
-                "this quote's response is {} bytes; one version may store at most {}",
-                text.len(),
+                "this quote's response and audit are {stored} bytes; one version may store at most {}",
                 limits.response_bytes
             ),
         ));
@@ -62,6 +69,7 @@ fn version(
         kind,
         request: Some(request.clone()),
         response: Some(RawValue::from_string(text).map_err(|_| LevyError::internal())?),
+        audit,
         adjust_description: request.adjust_description.clone(),
         at: Utc::now(),
     })
@@ -72,12 +80,12 @@ fn append(
     head: &QuoteHead,
     kind: QuoteKind,
     request: &QuoteRequest,
-    response: &QuoteResponse,
+    computed: &Computed,
     status: QuoteStatus,
     store_hash: &str,
     limits: &QuoteLimits,
 ) -> Result<QuoteChange, LevyError> {
-    let v = version(head, kind, request, response, limits)?;
+    let v = version(head, kind, request, computed, limits)?;
     let mut next = head.clone().with(&v);
     next.status = status;
     next.store_hash = store_hash.to_string();
@@ -90,7 +98,7 @@ pub fn commit(
     current: Option<&QuoteState>,
     caller: &Caller<'_>,
     request: &QuoteRequest,
-    response: &QuoteResponse,
+    computed: &Computed,
     limits: &QuoteLimits,
 ) -> Result<QuoteChange, LevyError> {
     match current {
@@ -108,7 +116,7 @@ pub fn commit(
                 &head,
                 QuoteKind::Commit,
                 request,
-                response,
+                computed,
                 QuoteStatus::Committed,
                 caller.store_hash,
                 limits,
@@ -131,7 +139,7 @@ pub fn commit(
             &existing.head,
             QuoteKind::Commit,
             request,
-            response,
+            computed,
             QuoteStatus::Committed,
             caller.store_hash,
             limits,
@@ -144,7 +152,7 @@ pub fn adjust(
     current: Option<&QuoteState>,
     id: &str,
     request: &QuoteRequest,
-    response: &QuoteResponse,
+    computed: &Computed,
     limits: &QuoteLimits,
 ) -> Result<QuoteChange, LevyError> {
     match current {
@@ -165,7 +173,7 @@ pub fn adjust(
                 &existing.head,
                 QuoteKind::Adjust,
                 request,
-                response,
+                computed,
                 QuoteStatus::Committed,
                 &store_hash,
                 limits,
@@ -185,6 +193,7 @@ pub fn void(current: Option<&QuoteState>, id: &str) -> Result<QuoteChange, LevyE
                 kind: QuoteKind::Void,
                 request: None,
                 response: None,
+                audit: None,
                 adjust_description: None,
                 at: Utc::now(),
             };

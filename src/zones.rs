@@ -5,27 +5,22 @@
 //! only wildcard patterns are scanned, per country. So an account with 50,000
 //! postal-code zones answers as fast as one with ten.
 
-use crate::rules::postal::{normalize_postal, PostalPattern};
-use crate::rules::{ValidRules, DEFAULT_ZONE_ID};
+use crate::quote::Address;
+use crate::rules::postal::{normalize_postal, zip_plus_four, PostalPattern};
+use crate::rules::{normalized_city, ValidRules, DEFAULT_ZONE_ID};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A request's postal code as matched: normalized, and a US ZIP+4 cut to its ZIP.
-fn request_postal(country: &str, code: &str) -> String {
+/// A request's postal code as matched: normalized, and for a US ZIP+4 its ZIP (which
+/// ordinary patterns match) and its nine digits (which ZIP+4 patterns match).
+fn request_postal(country: &str, code: &str) -> (String, Option<String>) {
     let code = normalize_postal(code);
     if country == "US" {
-        let b = code.as_bytes();
-        let zip_plus_four = (b.len() == 10 && b[5] == b'-' && digits(&b[..5]) && digits(&b[6..]))
-            || (b.len() == 9 && digits(b));
-        if zip_plus_four {
-            return code[..5].to_string();
+        if let Some(nine) = zip_plus_four(&code) {
+            return (nine[..5].to_string(), Some(nine));
         }
     }
-    code
-}
-
-fn digits(b: &[u8]) -> bool {
-    b.iter().all(u8::is_ascii_digit)
+    (code, None)
 }
 
 /// `US-CA` and `CA` are the same subdivision of the US.
@@ -43,9 +38,24 @@ fn normalize_subdivision(country: &str, code: &str) -> String {
 /// How specific a match is; lower wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum MatchLevel {
-    Postal = 0,
-    Subdivision = 1,
-    Country = 2,
+    /// A US ZIP+4 pattern: beats every other postal pattern (SPEC 10.4).
+    ZipPlusFour = 0,
+    Postal = 1,
+    City = 2,
+    Subdivision = 3,
+    Country = 4,
+}
+
+impl MatchLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchLevel::ZipPlusFour => "zip_plus_four",
+            MatchLevel::Postal => "postal_code",
+            MatchLevel::City => "city",
+            MatchLevel::Subdivision => "subdivision",
+            MatchLevel::Country => "country",
+        }
+    }
 }
 
 /// Why a zone applies: the answer of zone matching and of the zone check.
@@ -84,33 +94,47 @@ impl ZoneMatch {
         } else {
             ""
         };
-        let (kind, why) = match self.level {
-            None => (
-                "default",
-                "no enabled zone matches this address and group: the default zone applies"
-                    .to_string(),
+        let why = match self.level {
+            None => "no enabled zone matches this address and group: the default zone applies"
+                .to_string(),
+            Some(MatchLevel::ZipPlusFour) => {
+                format!("ZIP+4 matches pattern `{pattern}`{group}")
+            }
+            Some(MatchLevel::Postal) => format!(
+                "postal code matches pattern `{pattern}` (score {}){group}",
+                self.score
             ),
-            Some(MatchLevel::Postal) => (
-                "postal_code",
-                format!(
-                    "postal code matches pattern `{pattern}` (score {}){group}",
-                    self.score
-                ),
-            ),
-            Some(MatchLevel::Subdivision) => (
-                "subdivision",
-                format!("subdivision matches `{pattern}`{group}"),
-            ),
-            Some(MatchLevel::Country) => ("country", format!("country matches `{pattern}`{group}")),
+            Some(MatchLevel::City) => format!("city matches `{pattern}`{group}"),
+            Some(MatchLevel::Subdivision) => format!("subdivision matches `{pattern}`{group}"),
+            Some(MatchLevel::Country) => format!("country matches `{pattern}`{group}"),
         };
         serde_json::json!({
             "zone_id": self.zone_id,
-            "match": kind,
+            "match": self.level.map_or("default", MatchLevel::as_str),
             "pattern": self.matched,
             "customer_group_restricted": self.group_restricted,
             "reason": why,
         })
     }
+}
+
+/// Whether two addresses are in the same country and the same non-empty region,
+/// compared as zones compare them (SPEC 10.7).
+pub fn same_region(a: &Address, b: &Address) -> bool {
+    let (Some(ca), Some(cb)) = (a.country(), b.country()) else {
+        return false;
+    };
+    if !ca.eq_ignore_ascii_case(cb) {
+        return false;
+    }
+    let country = ca.to_ascii_uppercase();
+    let region = |x: &Address| {
+        x.region_code
+            .as_deref()
+            .map(|r| normalize_subdivision(&country, r))
+            .filter(|r| !r.is_empty())
+    };
+    matches!((region(a), region(b)), (Some(ra), Some(rb)) if ra == rb)
 }
 
 /// What one location of one zone demands beyond what the index already checked.
@@ -121,6 +145,8 @@ struct Entry {
     groups: Arc<[String]>,
     /// Subdivisions the region must be in (normalized); empty: any.
     subdivisions: Arc<[String]>,
+    /// Cities the address must be in (normalized, SPEC 10.3); empty: any.
+    cities: Arc<[String]>,
     level: MatchLevel,
     score: u32,
     /// The configured pattern or subdivision list, for the zone check's answer.
@@ -128,11 +154,19 @@ struct Entry {
 }
 
 impl Entry {
-    fn admits(&self, region: Option<&str>, group: &str) -> bool {
+    fn admits(&self, place: &Place, group: &str) -> bool {
         let group_ok = self.groups.is_empty() || self.groups.iter().any(|g| g == group);
         let region_ok = self.subdivisions.is_empty()
-            || region.is_some_and(|r| self.subdivisions.iter().any(|s| s == r));
-        group_ok && region_ok
+            || place
+                .region
+                .as_ref()
+                .is_some_and(|r| self.subdivisions.iter().any(|s| s == r));
+        let city_ok = self.cities.is_empty()
+            || place
+                .city
+                .as_ref()
+                .is_some_and(|c| self.cities.iter().any(|s| s == c));
+        group_ok && region_ok && city_ok
     }
 
     fn to_match(&self) -> ZoneMatch {
@@ -154,6 +188,44 @@ struct RangeList {
     max_end: Vec<String>,
 }
 
+impl RangeList {
+    fn finish(&mut self) {
+        self.ranges.sort_by(|x, y| x.0.cmp(&y.0));
+        let mut max: Option<String> = None;
+        self.max_end = self
+            .ranges
+            .iter()
+            .map(|(_, end, _)| {
+                let m = match &max {
+                    Some(m) if m.as_str() >= end.as_str() => m.clone(),
+                    _ => end.clone(),
+                };
+                max = Some(m.clone());
+                m
+            })
+            .collect();
+    }
+
+    /// Entries of the ranges containing `code`: those starting at or before it,
+    /// walking back while one may still reach it.
+    fn containing<'a>(&'a self, code: &'a str) -> impl Iterator<Item = usize> + 'a {
+        let end = self
+            .ranges
+            .partition_point(|(start, _, _)| start.as_str() <= code);
+        (0..end)
+            .rev()
+            .take_while(move |&i| self.max_end[i].as_str() >= code)
+            .filter(move |&i| code <= self.ranges[i].1.as_str())
+            .map(move |i| self.ranges[i].2)
+    }
+}
+
+/// An address as zone matching compares it.
+struct Place {
+    region: Option<String>,
+    city: Option<String>,
+}
+
 /// The index of an account's enabled zones.
 #[derive(Debug, Default)]
 pub struct ZoneIndex {
@@ -162,6 +234,12 @@ pub struct ZoneIndex {
     exact: HashMap<String, Vec<usize>>,
     /// (country, code length) -> ranges.
     ranges: HashMap<(String, usize), RangeList>,
+    /// Nine digits -> entries with that US ZIP+4 pattern.
+    zip4: HashMap<String, Vec<usize>>,
+    /// Ranges of US ZIP+4 codes.
+    zip4_ranges: RangeList,
+    /// `COUNTRY \0 city` (normalized) -> city-level entries.
+    cities: HashMap<String, Vec<usize>>,
     /// country -> wildcard patterns.
     wildcards: HashMap<String, Vec<(PostalPattern, usize)>>,
     /// `COUNTRY \0 SUBDIVISION` -> subdivision-level entries.
@@ -206,18 +284,41 @@ impl ZoneIndex {
                     .iter()
                     .map(|s| normalize_subdivision(&country, s))
                     .collect();
+                let cities: Arc<[String]> = loc.cities.iter().map(|c| normalized_city(c)).collect();
+                let entry =
+                    |level, score, subdivisions: &Arc<[String]>, cities: &Arc<[String]>, label| {
+                        Entry {
+                            zone_id: zone.id,
+                            groups: groups.clone(),
+                            subdivisions: subdivisions.clone(),
+                            cities: cities.clone(),
+                            level,
+                            score,
+                            label,
+                        }
+                    };
+                let none: Arc<[String]> = Arc::from(Vec::new());
                 if !loc.postal_codes.is_empty() {
                     for (raw, pattern) in loc.postal_codes.iter().zip(patterns.iter().cloned()) {
                         let id = ix.entries.len();
-                        ix.entries.push(Entry {
-                            zone_id: zone.id,
-                            groups: groups.clone(),
-                            subdivisions: subs.clone(),
-                            level: MatchLevel::Postal,
-                            score: pattern.score(),
-                            label: Arc::from(raw.as_str()),
-                        });
+                        let level = match pattern {
+                            PostalPattern::Zip4(_) | PostalPattern::Zip4Range(..) => {
+                                MatchLevel::ZipPlusFour
+                            }
+                            _ => MatchLevel::Postal,
+                        };
+                        ix.entries.push(entry(
+                            level,
+                            pattern.score(),
+                            &subs,
+                            &cities,
+                            Arc::from(raw.as_str()),
+                        ));
                         match pattern {
+                            PostalPattern::Zip4(code) => ix.zip4.entry(code).or_default().push(id),
+                            PostalPattern::Zip4Range(a, b) => {
+                                ix.zip4_ranges.ranges.push((a, b, id))
+                            }
                             PostalPattern::Exact(code) => {
                                 ix.exact.entry(key(&country, &code)).or_default().push(id)
                             }
@@ -232,18 +333,29 @@ impl ZoneIndex {
                                 .push((w, id)),
                         }
                     }
+                } else if !cities.is_empty() {
+                    for (raw, city) in loc.cities.iter().zip(cities.iter()) {
+                        let id = ix.entries.len();
+                        ix.entries.push(entry(
+                            MatchLevel::City,
+                            0,
+                            &subs,
+                            &none,
+                            Arc::from(raw.as_str()),
+                        ));
+                        ix.cities.entry(key(&country, city)).or_default().push(id);
+                    }
                 } else if !subs.is_empty() {
                     let label: Arc<str> = Arc::from(loc.subdivision_codes.join(","));
                     for sub in subs.iter() {
                         let id = ix.entries.len();
-                        ix.entries.push(Entry {
-                            zone_id: zone.id,
-                            groups: groups.clone(),
-                            subdivisions: Arc::from(Vec::new()),
-                            level: MatchLevel::Subdivision,
-                            score: 0,
-                            label: label.clone(),
-                        });
+                        ix.entries.push(entry(
+                            MatchLevel::Subdivision,
+                            0,
+                            &none,
+                            &none,
+                            label.clone(),
+                        ));
                         ix.subdivisions
                             .entry(key(&country, sub))
                             .or_default()
@@ -251,99 +363,96 @@ impl ZoneIndex {
                     }
                 } else {
                     let id = ix.entries.len();
-                    ix.entries.push(Entry {
-                        zone_id: zone.id,
-                        groups: groups.clone(),
-                        subdivisions: Arc::from(Vec::new()),
-                        level: MatchLevel::Country,
-                        score: 0,
-                        label: Arc::from(country.as_str()),
-                    });
+                    ix.entries.push(entry(
+                        MatchLevel::Country,
+                        0,
+                        &none,
+                        &none,
+                        Arc::from(country.as_str()),
+                    ));
                     ix.countries.entry(country.clone()).or_default().push(id);
                 }
             }
         }
         for list in ix.ranges.values_mut() {
-            list.ranges.sort_by(|x, y| x.0.cmp(&y.0));
-            let mut max: Option<String> = None;
-            list.max_end = list
-                .ranges
-                .iter()
-                .map(|(_, end, _)| {
-                    let m = match &max {
-                        Some(m) if m.as_str() >= end.as_str() => m.clone(),
-                        _ => end.clone(),
-                    };
-                    max = Some(m.clone());
-                    m
-                })
-                .collect();
+            list.finish();
         }
+        ix.zip4_ranges.finish();
         ix
     }
 
+    /// Zone 1, for a document without an address.
+    pub fn default_match(&self) -> ZoneMatch {
+        ZoneMatch::default_zone()
+    }
+
     /// The zone for an address and customer group; zone 1 when nothing matches.
-    pub fn find(
-        &self,
-        country: Option<&str>,
-        region: Option<&str>,
-        postal: Option<&str>,
-        group: &str,
-    ) -> ZoneMatch {
+    pub fn find(&self, address: &Address, group: &str) -> ZoneMatch {
         let mut best: Option<ZoneMatch> = None;
-        let Some(country) = country else {
+        let Some(country) = address.country() else {
             return ZoneMatch::default_zone();
         };
-        let country = country.trim().to_ascii_uppercase();
-        let region = region
-            .map(|r| normalize_subdivision(&country, r))
-            .filter(|r| !r.is_empty());
+        let country = country.to_ascii_uppercase();
+        let place = Place {
+            region: address
+                .region_code
+                .as_deref()
+                .map(|r| normalize_subdivision(&country, r))
+                .filter(|r| !r.is_empty()),
+            city: address
+                .city
+                .as_deref()
+                .map(normalized_city)
+                .filter(|c| !c.is_empty()),
+        };
         let group = group.trim();
-        let mut consider = |e: &Entry| {
-            if e.admits(region.as_deref(), group) {
+        let mut consider = |i: usize| {
+            let e = &self.entries[i];
+            if e.admits(&place, group) {
                 let m = e.to_match();
                 if best.as_ref().is_none_or(|b| m.key() < b.key()) {
                     best = Some(m);
                 }
             }
         };
-        if let Some(code) = postal
+        let postal = address
+            .postal_code
+            .as_deref()
             .map(|p| request_postal(&country, p))
-            .filter(|c| !c.is_empty())
-        {
+            .filter(|(c, _)| !c.is_empty());
+        if let Some((code, nine)) = postal {
+            if let Some(nine) = nine {
+                if let Some(ids) = self.zip4.get(&nine) {
+                    ids.iter().for_each(|&i| consider(i));
+                }
+                self.zip4_ranges.containing(&nine).for_each(&mut consider);
+            }
             if let Some(ids) = self.exact.get(&key(&country, &code)) {
-                ids.iter().for_each(|&i| consider(&self.entries[i]));
+                ids.iter().for_each(|&i| consider(i));
             }
             if let Some(list) = self.ranges.get(&(country.clone(), code.len())) {
-                // Ranges starting at or before the code, walking back while one may still reach it.
-                let end = list
-                    .ranges
-                    .partition_point(|(start, _, _)| start.as_str() <= code.as_str());
-                for i in (0..end).rev() {
-                    if list.max_end[i].as_str() < code.as_str() {
-                        break;
-                    }
-                    let (_, stop, id) = &list.ranges[i];
-                    if code.as_str() <= stop.as_str() {
-                        consider(&self.entries[*id]);
-                    }
-                }
+                list.containing(&code).for_each(&mut consider);
             }
             if let Some(patterns) = self.wildcards.get(&country) {
                 for (p, id) in patterns {
                     if p.matches(&code) {
-                        consider(&self.entries[*id]);
+                        consider(*id);
                     }
                 }
             }
         }
-        if let Some(r) = &region {
+        if let Some(c) = &place.city {
+            if let Some(ids) = self.cities.get(&key(&country, c)) {
+                ids.iter().for_each(|&i| consider(i));
+            }
+        }
+        if let Some(r) = &place.region {
             if let Some(ids) = self.subdivisions.get(&key(&country, r)) {
-                ids.iter().for_each(|&i| consider(&self.entries[i]));
+                ids.iter().for_each(|&i| consider(i));
             }
         }
         if let Some(ids) = self.countries.get(&country) {
-            ids.iter().for_each(|&i| consider(&self.entries[i]));
+            ids.iter().for_each(|&i| consider(i));
         }
         best.unwrap_or_else(ZoneMatch::default_zone)
     }
@@ -387,10 +496,18 @@ mod tests {
     }
 
     #[test]
-    fn zip_plus_four_matches_by_zip() {
-        assert_eq!(request_postal("US", "45891-1234"), "45891");
-        assert_eq!(request_postal("US", "458911234"), "45891");
-        assert_eq!(request_postal("CA", "45891-1234"), "45891-1234");
+    fn zip_plus_four_matches_by_zip_and_by_all_nine_digits() {
+        let nine = Some("458911234".to_string());
+        assert_eq!(
+            request_postal("US", "45891-1234"),
+            ("45891".into(), nine.clone())
+        );
+        assert_eq!(request_postal("US", "458911234"), ("45891".into(), nine));
+        assert_eq!(request_postal("US", "45891"), ("45891".into(), None));
+        assert_eq!(
+            request_postal("CA", "45891-1234"),
+            ("45891-1234".into(), None)
+        );
     }
 
     #[test]

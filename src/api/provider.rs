@@ -183,14 +183,20 @@ struct Priced {
     heavy: bool,
 }
 
+/// `audited`: with the audit a committed version keeps (SPEC 10.8).
 fn price(
     bytes: &[u8],
     rules: &CompiledRules,
     limits: &Limits,
+    audited: bool,
 ) -> Result<(QuoteRequest, Computed), LevyError> {
     let quote: QuoteRequest = crate::json::parse(bytes)?;
     check_limits(&quote, limits)?;
-    let computed = engine::compute(rules, &quote)?;
+    let computed = if audited {
+        engine::compute_audited(rules, &quote)?
+    } else {
+        engine::compute(rules, &quote)?
+    };
     Ok((quote, computed))
 }
 
@@ -201,6 +207,7 @@ async fn priced(
     payload: web::Payload,
     state: &AppState,
     auth: Authorized,
+    audited: bool,
 ) -> Result<Priced, ApiError> {
     let bytes = body::read(req, payload, super::provider_body(state)).await?;
     let heavy = bytes.len() > crate::lanes::HEAVY_BODY_BYTES;
@@ -208,11 +215,11 @@ async fn priced(
         let (rules, limits) = (auth.live.rules.clone(), state.limits.clone());
         state
             .heavy
-            .run(move || price(&bytes, &rules, &limits))
+            .run(move || price(&bytes, &rules, &limits, audited))
             .await
             .ok_or_else(|| ApiError(LevyError::internal()))??
     } else {
-        price(&bytes, &auth.live.rules, &state.limits)?
+        price(&bytes, &auth.live.rules, &state.limits, audited)?
     };
     if let Some(code) = &computed.unknown_taxability_code {
         tracing::info!(account = ?auth.live.account.id, code = ?code, "unknown taxability code ignored");
@@ -231,7 +238,7 @@ async fn estimate(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
-    let priced = priced(&req, payload, &state, auth).await?;
+    let priced = priced(&req, payload, &state, auth, false).await?;
     let body = if priced.heavy {
         let response = priced.computed.response;
         state
@@ -273,15 +280,8 @@ async fn commit(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = authorize(&req, &state)?;
-    let p = priced(&req, payload, &state, auth).await?;
-    let record = quotes::commit(
-        &state,
-        p.auth.client(),
-        p.quote,
-        p.computed.response,
-        p.heavy,
-    )
-    .await?;
+    let p = priced(&req, payload, &state, auth, true).await?;
+    let record = quotes::commit(&state, p.auth.client(), p.quote, p.computed, p.heavy).await?;
     stored_reply(record)
 }
 
@@ -314,16 +314,8 @@ async fn adjust(
     // Authenticate before looking at the query, so that strangers learn nothing.
     let auth = authorize(&req, &state)?;
     let id = quote_id(&req)?;
-    let p = priced(&req, payload, &state, auth).await?;
-    let record = quotes::adjust(
-        &state,
-        p.auth.client(),
-        id,
-        p.quote,
-        p.computed.response,
-        p.heavy,
-    )
-    .await?;
+    let p = priced(&req, payload, &state, auth, true).await?;
+    let record = quotes::adjust(&state, p.auth.client(), id, p.quote, p.computed, p.heavy).await?;
     stored_reply(record)
 }
 

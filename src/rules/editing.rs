@@ -107,6 +107,8 @@ struct ZonePost {
     #[serde(default)]
     price_display_settings: PriceDisplaySettings,
     shopper_target_settings: TargetsPost,
+    #[serde(default)]
+    sourcing: Sourcing,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +140,7 @@ pub fn add_zones(doc: &mut RulesDocument, items: &[Value]) -> Result<Vec<Zone>, 
                 locations: p.shopper_target_settings.locations,
                 customer_groups: p.shopper_target_settings.customer_groups,
             },
+            sourcing: p.sourcing,
         };
         check_zone(i, &zone)?;
         created.push(zone.clone());
@@ -213,6 +216,10 @@ struct RatePost {
     effective_from: Option<chrono::NaiveDate>,
     #[serde(default)]
     effective_to: Option<chrono::NaiveDate>,
+    #[serde(default)]
+    shipping: ShippingMode,
+    #[serde(default)]
+    jurisdiction: Option<Jurisdiction>,
 }
 
 /// Checks a rate against the document it joins, with the body index in the path.
@@ -237,6 +244,8 @@ pub fn add_rates(doc: &mut RulesDocument, items: &[Value]) -> Result<Vec<Rate>, 
             class_rates: p.class_rates,
             effective_from: p.effective_from,
             effective_to: p.effective_to,
+            shipping: p.shipping,
+            jurisdiction: p.jurisdiction,
         };
         check_rate(i, &rate, doc)?;
         created.push(rate.clone());

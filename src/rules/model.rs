@@ -57,6 +57,25 @@ pub struct Zone {
     pub price_display_settings: PriceDisplaySettings,
     #[serde(default)]
     pub shopper_target_settings: ShopperTargetSettings,
+    /// Which address prices an intrastate sale (SPEC 10.7).
+    #[serde(default, skip_serializing_if = "Sourcing::is_default")]
+    pub sourcing: Sourcing,
+}
+
+/// `destination` (default): the zone of the address used; `origin`: a sale inside the
+/// origin's state is priced by the origin's zone (SPEC 10.7).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sourcing {
+    #[default]
+    Destination,
+    Origin,
+}
+
+impl Sourcing {
+    fn is_default(&self) -> bool {
+        *self == Sourcing::Destination
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +104,18 @@ pub struct Location {
     pub subdivision_codes: Vec<String>,
     #[serde(default)]
     pub postal_codes: Vec<String>,
+    /// Cities the address must be in (SPEC 10.3); empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cities: Vec<String>,
+}
+
+/// A city as compared (SPEC 10.3): Unicode lower case, trimmed, each run of white
+/// space one space.
+pub fn normalized_city(city: &str) -> String {
+    city.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -103,6 +134,65 @@ pub struct Rate {
     /// First day the rate no longer applies (exclusive, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effective_to: Option<NaiveDate>,
+    /// How the rate taxes shipping and handling (SPEC 10.6).
+    #[serde(default, skip_serializing_if = "ShippingMode::is_default")]
+    pub shipping: ShippingMode,
+    /// Who the tax is owed to, for the liability report (SPEC 10.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+/// `class` (default): shipping and handling are taxed by their own class;
+/// `proportional`: in proportion to the goods the rate taxes (SPEC 10.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShippingMode {
+    #[default]
+    Class,
+    Proportional,
+}
+
+impl ShippingMode {
+    fn is_default(&self) -> bool {
+        *self == ShippingMode::Class
+    }
+}
+
+/// The authority a rate's tax is owed to (SPEC 10.8); it changes no computation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jurisdiction {
+    #[serde(rename = "type")]
+    pub kind: JurisdictionType,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JurisdictionType {
+    Country,
+    State,
+    Province,
+    County,
+    City,
+    District,
+    Special,
+}
+
+impl JurisdictionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JurisdictionType::Country => "country",
+            JurisdictionType::State => "state",
+            JurisdictionType::Province => "province",
+            JurisdictionType::County => "county",
+            JurisdictionType::City => "city",
+            JurisdictionType::District => "district",
+            JurisdictionType::Special => "special",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,6 +202,38 @@ pub struct ClassRate {
     pub rate: Decimal,
     #[serde(with = "json::id_string")]
     pub tax_class_id: String,
+    /// The rate does not apply to a line whose unit price is below this (SPEC 10.5).
+    #[serde(
+        default,
+        with = "json::opt_dec",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub exempt_below: Option<Decimal>,
+    /// The rate taxes only the part of each unit's price above this (SPEC 10.5).
+    #[serde(
+        default,
+        with = "json::opt_dec",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub taxable_above: Option<Decimal>,
+}
+
+impl ClassRate {
+    /// The threshold of the class rate, if it has one.
+    pub fn threshold(&self) -> Option<Threshold> {
+        match (self.exempt_below, self.taxable_above) {
+            (Some(t), _) => Some(Threshold::ExemptBelow(t)),
+            (None, Some(t)) => Some(Threshold::TaxableAbove(t)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// A unit-price threshold of a class rate (SPEC 10.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threshold {
+    ExemptBelow(Decimal),
+    TaxableAbove(Decimal),
 }
 
 /// Which address decides the zone.

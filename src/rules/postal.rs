@@ -9,6 +9,20 @@ pub fn normalize_postal(code: &str) -> String {
         .collect()
 }
 
+/// The nine digits of a US ZIP+4 written `NNNNN-NNNN` or as nine digits (SPEC 10.4),
+/// from a normalized code; `None` for any other code.
+pub fn zip_plus_four(normalized: &str) -> Option<String> {
+    let b = normalized.as_bytes();
+    let digits = |b: &[u8]| b.iter().all(u8::is_ascii_digit);
+    if b.len() == 10 && b[5] == b'-' && digits(&b[..5]) && digits(&b[6..]) {
+        Some(format!("{}{}", &normalized[..5], &normalized[6..]))
+    } else if b.len() == 9 && digits(b) {
+        Some(normalized.to_string())
+    } else {
+        None
+    }
+}
+
 /// One entry of a location's `postal_codes`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostalPattern {
@@ -18,9 +32,38 @@ pub enum PostalPattern {
     Range(String, String),
     /// `*` is one or more characters, `?` exactly one.
     Wildcard(Vec<char>),
+    /// A US ZIP+4 (its nine digits): matches only addresses with a ZIP+4 (SPEC 10.4).
+    Zip4(String),
+    /// A range of two US ZIP+4 codes (nine digits each), inclusive.
+    Zip4Range(String, String),
 }
 
 impl PostalPattern {
+    /// A pattern of a location in `country` (ISO code, any case): in the US a ZIP+4
+    /// code or a range of two is a ZIP+4 pattern (SPEC 10.4); otherwise as [`Self::parse`].
+    pub fn parse_in(country: &str, pattern: &str) -> Result<PostalPattern, String> {
+        if !country.trim().eq_ignore_ascii_case("US") {
+            return Self::parse(pattern);
+        }
+        let p = normalize_postal(pattern);
+        if let Some(zip4) = zip_plus_four(&p) {
+            return Ok(PostalPattern::Zip4(zip4));
+        }
+        if let Some((a, b)) = p.split_once("...") {
+            match (zip_plus_four(a), zip_plus_four(b)) {
+                (Some(a), Some(b)) if a <= b => return Ok(PostalPattern::Zip4Range(a, b)),
+                (Some(_), Some(_)) => return Err(format!("range `{pattern}` starts after it ends")),
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(format!(
+                        "range `{pattern}` needs two codes of equal length: two ZIP+4 codes, as `45891-0001...45891-4999`, or two ZIPs"
+                    ))
+                }
+                (None, None) => {}
+            }
+        }
+        Self::parse(pattern)
+    }
+
     pub fn parse(pattern: &str) -> Result<PostalPattern, String> {
         let p = normalize_postal(pattern);
         if p.is_empty() {
@@ -49,8 +92,8 @@ impl PostalPattern {
     /// Lower is more specific: exact 0, range 5, wildcard 10 per `*` + 1 per `?`.
     pub fn score(&self) -> u32 {
         match self {
-            PostalPattern::Exact(_) => 0,
-            PostalPattern::Range(..) => 5,
+            PostalPattern::Exact(_) | PostalPattern::Zip4(_) => 0,
+            PostalPattern::Range(..) | PostalPattern::Zip4Range(..) => 5,
             PostalPattern::Wildcard(p) => p
                 .iter()
                 .map(|c| match c {
@@ -62,11 +105,11 @@ impl PostalPattern {
         }
     }
 
-    /// Does the (normalized) code match?
+    /// Does the (normalized) code match? A ZIP+4 pattern takes the nine digits.
     pub fn matches(&self, code: &str) -> bool {
         match self {
-            PostalPattern::Exact(p) => p == code,
-            PostalPattern::Range(a, b) => {
+            PostalPattern::Exact(p) | PostalPattern::Zip4(p) => p == code,
+            PostalPattern::Range(a, b) | PostalPattern::Zip4Range(a, b) => {
                 code.len() == a.len() && a.as_str() <= code && code <= b.as_str()
             }
             PostalPattern::Wildcard(p) => {

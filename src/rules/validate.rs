@@ -179,6 +179,7 @@ fn default_zone() -> Zone {
         enabled: true,
         price_display_settings: PriceDisplaySettings::default(),
         shopper_target_settings: ShopperTargetSettings::default(),
+        sourcing: Sourcing::Destination,
     }
 }
 
@@ -262,11 +263,17 @@ fn validate_location(at: &str, loc: &Location) -> Result<Vec<PostalPattern>, Lev
             ));
         }
     }
+    for (k, city) in loc.cities.iter().enumerate() {
+        if normalized_city(city).is_empty() {
+            return Err(invalid(format!("{at}.cities[{k}]"), "empty city name"));
+        }
+    }
     loc.postal_codes
         .iter()
         .enumerate()
         .map(|(k, pattern)| {
-            PostalPattern::parse(pattern).map_err(|m| invalid(format!("{at}.postal_codes[{k}]"), m))
+            PostalPattern::parse_in(cc, pattern)
+                .map_err(|m| invalid(format!("{at}.postal_codes[{k}]"), m))
         })
         .collect()
 }
@@ -319,6 +326,21 @@ pub fn validate_rate(
                 format!("a rate above {MAX_RATE_PERCENT} % is not accepted"),
             ));
         }
+        validate_threshold(&field, cr)?;
+    }
+    if let Some(j) = &rate.jurisdiction {
+        if j.name.trim().is_empty() {
+            return Err(invalid(
+                field("jurisdiction.name"),
+                "a jurisdiction needs a name (it heads its row of the liability report)",
+            ));
+        }
+        if j.code.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err(invalid(
+                field("jurisdiction.code"),
+                "a jurisdiction code may not be empty (leave it out instead)",
+            ));
+        }
     }
     if let (Some(from), Some(to)) = (rate.effective_from, rate.effective_to) {
         if from >= to {
@@ -327,6 +349,30 @@ pub fn validate_rate(
                 "effective_to (exclusive) must come after effective_from",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A class rate's unit-price threshold (SPEC 10.5): at most one, `exempt_below` > 0,
+/// `taxable_above` >= 0.
+fn validate_threshold(field: &dyn Fn(&str) -> String, cr: &ClassRate) -> Result<(), LevyError> {
+    if cr.exempt_below.is_some() && cr.taxable_above.is_some() {
+        return Err(invalid(
+            field("taxable_above"),
+            "a class rate carries at most one of exempt_below and taxable_above",
+        ));
+    }
+    if cr.exempt_below.is_some_and(|t| t <= Decimal::ZERO) {
+        return Err(invalid(
+            field("exempt_below"),
+            "exempt_below is a unit price above 0",
+        ));
+    }
+    if cr.taxable_above.is_some_and(|t| t < Decimal::ZERO) {
+        return Err(invalid(
+            field("taxable_above"),
+            "taxable_above is a unit price of 0 or more",
+        ));
     }
     Ok(())
 }

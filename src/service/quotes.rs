@@ -1,9 +1,10 @@
 //! The quote lifecycle as the service runs it: the pure decisions of
 //! [`crate::lifecycle`] applied by the storage, which answers once the write is durable.
 
+use crate::engine::Computed;
 use crate::error::{ErrorCode, LevyError};
 use crate::lifecycle::{self, Caller};
-use crate::quote::{QuoteRequest, QuoteResponse};
+use crate::quote::QuoteRequest;
 use crate::state::AppState;
 use crate::store::{QuoteKey, QuoteRecord, QuoteState, StoreError};
 
@@ -43,7 +44,7 @@ pub async fn commit(
     state: &AppState,
     client: Client,
     request: QuoteRequest,
-    response: QuoteResponse,
+    computed: Computed,
     heavy: bool,
 ) -> Result<QuoteState, LevyError> {
     lifecycle::check_id(&request.id)?;
@@ -56,7 +57,7 @@ pub async fn commit(
                 account: &client.account,
                 store_hash: &client.store_hash,
             };
-            lifecycle::commit(current, &caller, &request, &response, &limits)
+            lifecycle::commit(current, &caller, &request, &computed, &limits)
         })
         .await
         .map_err(StoreError::into_client_error)?;
@@ -70,7 +71,7 @@ pub async fn adjust(
     client: Client,
     id: String,
     request: QuoteRequest,
-    response: QuoteResponse,
+    computed: Computed,
     heavy: bool,
 ) -> Result<QuoteState, LevyError> {
     lifecycle::check_id(&id)?;
@@ -78,7 +79,7 @@ pub async fn adjust(
     let quote = state
         .store
         .update_quote(client.quote(&id), heavy, move |current| {
-            lifecycle::adjust(current, &id, &request, &response, &limits)
+            lifecycle::adjust(current, &id, &request, &computed, &limits)
         })
         .await
         .map_err(StoreError::into_client_error)?;

@@ -50,6 +50,10 @@ pub struct QuoteVersion {
     pub request: Option<QuoteRequest>,
     /// The response body exactly as sent, so a retry gets the same bytes.
     pub response: Option<Box<RawValue>>,
+    /// How the response was computed (SPEC 10.8); none for voids and for versions
+    /// stored before audits were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<Box<RawValue>>,
     pub adjust_description: Option<String>,
     pub at: DateTime<Utc>,
 }

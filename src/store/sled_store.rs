@@ -635,6 +635,7 @@ mod tests {
             response: (kind != QuoteKind::Void).then(|| {
                 serde_json::value::RawValue::from_string(format!("{{\"v\":{n}}}")).unwrap()
             }),
+            audit: None,
             adjust_description: None,
             at: chrono::Utc::now(),
         }

@@ -1,5 +1,6 @@
 //! Runs every fixture in `fixtures/` (SPEC section 8): the engine's response must equal
-//! `expected`, with numbers compared as decimals (`225` = `225.00`).
+//! `expected`, with numbers compared as decimals (`225` = `225.00`), or its error must be
+//! `expected_error` (`{"status", "code", "path"}`).
 
 use levy::engine::{compute, CompiledRules};
 use levy::quote::QuoteRequest;
@@ -70,17 +71,36 @@ fn every_fixture_matches_its_expected_response() {
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
         let fixture: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
-        for key in ["description", "rules", "request", "expected"] {
+        for key in ["description", "rules", "request"] {
             assert!(fixture.get(key).is_some(), "{name}: no `{key}`");
         }
+        assert!(
+            fixture.get("expected").is_some() != fixture.get("expected_error").is_some(),
+            "{name}: needs `expected` or `expected_error`"
+        );
         let rules: RulesDocument = serde_json::from_value(fixture["rules"].clone())
             .unwrap_or_else(|e| panic!("{name}: rules: {e}"));
         let rules = CompiledRules::new(rules).unwrap_or_else(|e| panic!("{name}: rules: {e}"));
         let request: QuoteRequest = serde_json::from_value(fixture["request"].clone())
             .unwrap_or_else(|e| panic!("{name}: request: {e}"));
-        let actual = match compute(&rules, &request) {
-            Ok(c) => serde_json::to_value(&c.response).unwrap(),
-            Err(e) => {
+        let actual = match (compute(&rules, &request), fixture.get("expected_error")) {
+            (Ok(c), None) => serde_json::to_value(&c.response).unwrap(),
+            (Err(e), Some(want)) => {
+                let got = serde_json::json!({
+                    "status": e.code.status(),
+                    "code": e.code.as_str(),
+                    "path": e.path,
+                });
+                if &got != want {
+                    failures.push(format!("{name}: expected error {want}, got {got}"));
+                }
+                continue;
+            }
+            (Ok(_), Some(want)) => {
+                failures.push(format!("{name}: expected error {want}, got a quote"));
+                continue;
+            }
+            (Err(e), None) => {
                 failures.push(format!("{name}: {e}"));
                 continue;
             }

@@ -21,6 +21,7 @@ fn first_version(id: &str) -> QuoteChange {
         kind: QuoteKind::Void,
         request: None,
         response: None,
+        audit: None,
         adjust_description: None,
         at: chrono::Utc::now(),
     };

@@ -1,7 +1,7 @@
 //! Property tests: over generated rules and requests the SPEC invariants always hold,
 //! and no input panics.
 
-use levy::engine::{compute, CompiledRules};
+use levy::engine::{compute, compute_audited, CompiledRules};
 use levy::error::ErrorCode;
 use levy::quote::*;
 use levy::rounding::{round, RoundingLevel, RoundingMode};
@@ -19,7 +19,10 @@ const POSTALS: &[&str] = &[
     "90001...90999",
     "M5V*",
     "SW1A 1AA",
+    "45891-1234",
+    "45891-0001...45891-4999",
 ];
+const CITIES: &[&str] = &["Springfield", "  new   YORK ", "Köln"];
 const CLASSES: &[&str] = &["0", "1", "2"];
 
 fn location() -> impl Strategy<Value = Location> {
@@ -27,11 +30,13 @@ fn location() -> impl Strategy<Value = Location> {
         prop::sample::select(COUNTRIES),
         prop::collection::vec(prop::sample::select(SUBDIVISIONS), 0..2),
         prop::collection::vec(prop::sample::select(POSTALS), 0..2),
+        prop::collection::vec(prop::sample::select(CITIES), 0..2),
     )
-        .prop_map(|(c, s, p)| Location {
+        .prop_map(|(c, s, p, cities)| Location {
             country_code: c.to_string(),
             subdivision_codes: s.into_iter().map(String::from).collect(),
             postal_codes: p.into_iter().map(String::from).collect(),
+            cities: cities.into_iter().map(String::from).collect(),
         })
 }
 
@@ -41,13 +46,14 @@ fn zones() -> impl Strategy<Value = Vec<Zone>> {
             prop::collection::vec(location(), 1..3),
             prop::collection::vec(0i64..5, 0..2),
             any::<bool>(),
+            prop::bool::weighted(0.3),
         ),
         0..5,
     )
     .prop_map(|zs| {
         zs.into_iter()
             .enumerate()
-            .map(|(i, (locations, customer_groups, enabled))| Zone {
+            .map(|(i, (locations, customer_groups, enabled, origin))| Zone {
                 id: i as u64 + 2,
                 name: format!("Zone {}", i + 2),
                 enabled,
@@ -56,9 +62,23 @@ fn zones() -> impl Strategy<Value = Vec<Zone>> {
                     locations,
                     customer_groups,
                 },
+                sourcing: if origin {
+                    Sourcing::Origin
+                } else {
+                    Sourcing::Destination
+                },
             })
             .collect()
     })
+}
+
+/// A unit-price threshold (SPEC 10.5): none, `exempt_below` or `taxable_above`.
+fn threshold() -> impl Strategy<Value = (Option<Decimal>, Option<Decimal>)> {
+    prop_oneof![
+        2 => Just((None, None)),
+        1 => (1i64..=20_000).prop_map(|c| (Some(Decimal::new(c, 2)), None)),
+        1 => (0i64..=20_000).prop_map(|c| (None, Some(Decimal::new(c, 2)))),
+    ]
 }
 
 /// A percentage with up to three decimals, 0 to 30 %.
@@ -72,32 +92,55 @@ fn rates(zone_count: usize) -> impl Strategy<Value = Vec<Rate>> {
             1..=(zone_count as u64 + 1),
             1i64..4,
             any::<bool>(),
-            prop::collection::btree_map(prop::sample::select(CLASSES), percent(), 0..3),
+            prop::collection::btree_map(
+                prop::sample::select(CLASSES),
+                (percent(), threshold()),
+                0..3,
+            ),
             prop::option::of(0u32..3),
+            (any::<bool>(), prop::option::of(0usize..3)),
         ),
         0..6,
     )
     .prop_map(|rs| {
         rs.into_iter()
             .enumerate()
-            .map(|(i, (zone, priority, enabled, class_rates, window))| Rate {
-                id: i as u64 + 1,
-                tax_zone_id: zone,
-                name: format!("Rate {}", i + 1),
-                enabled,
-                priority,
-                class_rates: class_rates
-                    .into_iter()
-                    .map(|(c, r)| ClassRate {
-                        rate: r,
-                        tax_class_id: c.to_string(),
-                    })
-                    .collect(),
-                effective_from: window
-                    .map(|w| chrono::NaiveDate::from_ymd_opt(2024, 1 + w, 1).unwrap()),
-                effective_to: window
-                    .map(|w| chrono::NaiveDate::from_ymd_opt(2024, 4 + w, 1).unwrap()),
-            })
+            .map(
+                |(i, (zone, priority, enabled, class_rates, window, (proportional, place)))| Rate {
+                    id: i as u64 + 1,
+                    tax_zone_id: zone,
+                    name: format!("Rate {}", i + 1),
+                    enabled,
+                    priority,
+                    class_rates: class_rates
+                        .into_iter()
+                        .map(|(c, (r, (exempt_below, taxable_above)))| ClassRate {
+                            rate: r,
+                            tax_class_id: c.to_string(),
+                            exempt_below,
+                            taxable_above,
+                        })
+                        .collect(),
+                    effective_from: window
+                        .map(|w| chrono::NaiveDate::from_ymd_opt(2024, 1 + w, 1).unwrap()),
+                    effective_to: window
+                        .map(|w| chrono::NaiveDate::from_ymd_opt(2024, 4 + w, 1).unwrap()),
+                    shipping: if proportional {
+                        ShippingMode::Proportional
+                    } else {
+                        ShippingMode::Class
+                    },
+                    jurisdiction: place.map(|k| Jurisdiction {
+                        kind: [
+                            JurisdictionType::State,
+                            JurisdictionType::County,
+                            JurisdictionType::City,
+                        ][k],
+                        name: format!("Place {k}"),
+                        code: None,
+                    }),
+                },
+            )
             .collect()
     })
 }
@@ -173,12 +216,21 @@ fn address() -> impl Strategy<Value = Address> {
             "M5V 2T6",
             "sw1a1aa",
             "45891-1234",
+            "45891-5000",
+            "458910001",
+        ])),
+        prop::option::of(prop::sample::select(vec![
+            "springfield",
+            "New York",
+            "KÖLN",
+            "Paris",
         ])),
     )
-        .prop_map(|(c, r, p)| Address {
+        .prop_map(|(c, r, p, city)| Address {
             country_code: c.map(String::from),
             region_code: r.map(String::from),
             postal_code: p.map(String::from),
+            city: city.map(String::from),
             ..Default::default()
         })
 }
@@ -193,9 +245,12 @@ fn line(
         any::<bool>(),
         prop::bool::weighted(0.1),
         prop::option::of(prop::sample::select(vec!["0", "1", "2", "7"])),
+        1u64..4,
     )
-        .prop_map(move |(amount, inclusive, exempt, class)| {
-            line_request(kind, amount, inclusive && !exclusive_only, exempt, class)
+        .prop_map(move |(amount, inclusive, exempt, class, quantity)| {
+            let mut line = line_request(kind, amount, inclusive && !exclusive_only, exempt, class);
+            line.quantity = quantity;
+            line
         })
 }
 
@@ -341,8 +396,29 @@ proptest! {
 
     #[test]
     fn invariants_hold(rules in rules(), req in request(false)) {
-        let compiled = CompiledRules::new(rules).expect("generated rules are valid");
-        let out = compute(&compiled, &req).expect("generated requests compute");
+        let compiled = CompiledRules::new(rules.clone()).expect("generated rules are valid");
+        let out = match compute(&compiled, &req) {
+            Ok(out) => out,
+            Err(e) => {
+                // SPEC 10.5: taxable_above cannot price a tax-inclusive line.
+                prop_assert_eq!(e.code, ErrorCode::InvalidField);
+                prop_assert!(e.path.as_deref().unwrap_or("").ends_with(".price.tax_inclusive"), "{:?}", e);
+                prop_assert!(rules.rates.iter().flat_map(|r| &r.class_rates).any(|c| c.taxable_above.is_some()));
+                return Ok(());
+            }
+        };
+        // The audited computation answers the same, and its taxes are the summaries'.
+        let audited = compute_audited(&compiled, &req).unwrap();
+        prop_assert_eq!(&audited.response, &out.response);
+        let audit = audited.audit.unwrap();
+        for (doc, adoc) in out.response.documents.iter().zip(&audit.documents) {
+            for (l, a) in lines_of(doc).iter().zip(&adoc.lines) {
+                let taxes: Vec<Decimal> = a.rates.iter().filter_map(|r| r.tax).collect();
+                let summary: Vec<Decimal> = l.price.sales_tax_summary.iter().map(|s| s.amount).collect();
+                prop_assert_eq!(taxes, summary);
+                prop_assert_eq!(a.amount_exclusive, l.price.amount_exclusive);
+            }
+        }
         let dp = minor_units(&req.currency_code);
         prop_assert_eq!(out.response.documents.len(), req.documents.len());
         for (doc, rdoc) in out.response.documents.iter().zip(&req.documents) {
@@ -376,7 +452,11 @@ proptest! {
 
     #[test]
     fn per_document_line_taxes_add_up_to_the_rounded_document_tax(rules in rules(), req in request(true)) {
-        let mut rules = rules;
+        // Plain rates only: a line's exact tax is then amount x tax_rate.
+        let mut rules = without_thresholds(rules);
+        for r in &mut rules.rates {
+            r.shipping = ShippingMode::Class;
+        }
         rules.settings.rounding = RoundingLevel::PerDocument;
         let mode = rules.settings.rounding_mode;
         let compiled = CompiledRules::new(rules).unwrap();
@@ -393,6 +473,53 @@ proptest! {
     }
 
     #[test]
+    fn negating_every_amount_negates_every_tax(rules in rules(), req in request(false)) {
+        let compiled = CompiledRules::new(rules).unwrap();
+        let Ok(out) = compute(&compiled, &req) else { return Ok(()) };
+        let mut negated = req.clone();
+        for doc in &mut negated.documents {
+            for item in &mut doc.items {
+                item.price.amount = -item.price.amount;
+                if let Some(w) = &mut item.wrapping {
+                    w.price.amount = -w.price.amount;
+                }
+            }
+            doc.shipping.price.amount = -doc.shipping.price.amount;
+            doc.handling.price.amount = -doc.handling.price.amount;
+        }
+        let back = compute(&compiled, &negated).unwrap();
+        for (doc, ndoc) in out.response.documents.iter().zip(&back.response.documents) {
+            for (l, n) in lines_of(doc).iter().zip(lines_of(ndoc)) {
+                prop_assert_eq!(n.price.total_tax, -l.price.total_tax);
+                prop_assert_eq!(n.price.tax_rate, l.price.tax_rate);
+                let taxes: Vec<Decimal> = l.price.sales_tax_summary.iter().map(|s| -s.amount).collect();
+                let negated: Vec<Decimal> = n.price.sales_tax_summary.iter().map(|s| s.amount).collect();
+                prop_assert_eq!(taxes, negated);
+            }
+        }
+    }
+
+    #[test]
+    fn thresholds_never_make_a_tax_larger(rules in rules(), req in request(true)) {
+        let level = rules.settings.rounding;
+        let with = compute(&CompiledRules::new(rules.clone()).unwrap(), &req).unwrap();
+        let without = compute(&CompiledRules::new(without_thresholds(rules)).unwrap(), &req).unwrap();
+        for (a, b) in with.response.documents.iter().zip(&without.response.documents) {
+            let (la, lb) = (lines_of(a), lines_of(b));
+            if level == RoundingLevel::PerDocument {
+                // Lines share the rounded document total; the total only shrinks.
+                let ta: Decimal = la.iter().map(|l| l.price.total_tax.abs()).sum();
+                let tb: Decimal = lb.iter().map(|l| l.price.total_tax.abs()).sum();
+                prop_assert!(ta <= tb, "{} > {}", ta, tb);
+            } else {
+                for (x, y) in la.iter().zip(&lb) {
+                    prop_assert!(x.price.total_tax.abs() <= y.price.total_tax.abs(), "{:?} vs {:?}", x.price, y.price);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn no_input_panics(rules in rules(), req in request(false), scale in 0u32..29, mantissa in any::<i64>(), big in any::<bool>()) {
         let compiled = CompiledRules::new(rules).unwrap();
         let mut req = req;
@@ -404,9 +531,21 @@ proptest! {
                 let p = &out.response.documents[0].shipping.price;
                 prop_assert_eq!(p.amount_inclusive, p.amount_exclusive + p.total_tax);
             }
+            Err(e) if e.code == ErrorCode::InvalidField => {
+                prop_assert!(e.path.as_deref().unwrap_or("").ends_with(".price.tax_inclusive"), "{:?}", e)
+            }
             Err(e) => prop_assert_eq!(e.code, ErrorCode::AmountOutOfRange),
         }
     }
+}
+
+/// The same rules with every unit-price threshold removed.
+fn without_thresholds(mut rules: RulesDocument) -> RulesDocument {
+    for c in rules.rates.iter_mut().flat_map(|r| &mut r.class_rates) {
+        c.exempt_below = None;
+        c.taxable_above = None;
+    }
+    rules
 }
 
 /// At the top of Decimal's range, `amount - tax` can keep only 28-29 digits; the engine

@@ -272,12 +272,16 @@ fn rates() -> impl Strategy<Value = Vec<Rate>> {
                 let mut class_rates = vec![ClassRate {
                     rate: zero,
                     tax_class_id: "0".into(),
+                    exempt_below: None,
+                    taxable_above: None,
                 }];
                 for (class, rate) in [("1", one), ("2", two)] {
                     if let Some(rate) = rate {
                         class_rates.push(ClassRate {
                             rate,
                             tax_class_id: class.into(),
+                            exempt_below: None,
+                            taxable_above: None,
                         });
                     }
                 }
@@ -290,6 +294,8 @@ fn rates() -> impl Strategy<Value = Vec<Rate>> {
                     class_rates,
                     effective_from: None,
                     effective_to: None,
+                    shipping: ShippingMode::Class,
+                    jurisdiction: None,
                 }
             })
             .collect()
@@ -481,9 +487,13 @@ fn the_reference_gets_the_known_carts_right() {
                     class_rates: vec![ClassRate {
                         rate: pct.parse().unwrap(),
                         tax_class_id: "0".into(),
+                        exempt_below: None,
+                        taxable_above: None,
                     }],
                     effective_from: None,
                     effective_to: None,
+                    shipping: ShippingMode::Class,
+                    jurisdiction: None,
                 })
                 .collect(),
             settings: Settings {

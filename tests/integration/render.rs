@@ -24,6 +24,9 @@ fn every_fixture_response_renders_as_serde_writes_it() {
             continue;
         }
         let fixture: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        if fixture.get("expected_error").is_some() {
+            continue;
+        }
         let rules: RulesDocument = serde_json::from_value(fixture["rules"].clone()).unwrap();
         let rules = CompiledRules::new(rules).unwrap();
         let request: QuoteRequest = serde_json::from_value(fixture["request"].clone()).unwrap();

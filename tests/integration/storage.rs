@@ -90,6 +90,11 @@ fn version(n: u32, kind: QuoteKind) -> QuoteVersion {
         response: (kind != QuoteKind::Void).then(|| {
             serde_json::value::RawValue::from_string(format!("{{\"z\":1, \"a\":{n}}}")).unwrap()
         }),
+        // Kept as written, like the response.
+        audit: (kind != QuoteKind::Void).then(|| {
+            serde_json::value::RawValue::from_string(format!("{{\"documents\": [], \"n\":{n}}}"))
+                .unwrap()
+        }),
         adjust_description: (kind == QuoteKind::Adjust).then(|| format!("change {n}")),
         at: chrono::DateTime::from_timestamp(1_700_000_000 + n as i64, 0).unwrap(),
     }
@@ -164,6 +169,12 @@ fn a_quote_grows_one_version_at_a_time(store: Arc<dyn Store>) {
         record.versions[1].response.as_ref().unwrap().get(),
         "{\"z\":1, \"a\":2}"
     );
+    // The audit of each priced version is kept (SPEC 10.8); a void has none.
+    assert_eq!(
+        record.versions[1].audit.as_ref().unwrap().get(),
+        "{\"documents\": [], \"n\":2}"
+    );
+    assert!(record.versions[2].audit.is_none());
     assert_eq!(
         record.versions[1].adjust_description.as_deref(),
         Some("change 2")

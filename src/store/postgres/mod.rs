@@ -23,6 +23,7 @@ use tokio_postgres::Row;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("0001_init.sql")),
     (2, include_str!("0002_directory.sql")),
+    (3, include_str!("0003_audit.sql")),
 ];
 /// The channel nodes are told on that accounts changed.
 const DIRECTORY_CHANNEL: &str = "levy_directory";
@@ -254,7 +255,7 @@ fn parse_kind(s: &str) -> Result<QuoteKind, StoreError> {
 
 const HEAD_COLUMNS: &str =
     "account_id, quote_id, store_hash, status, external_key, version, priced";
-const VERSION_COLUMNS: &str = "version, kind, request, response, adjust_description, at";
+const VERSION_COLUMNS: &str = "version, kind, request, response, adjust_description, at, audit";
 
 fn head_of(row: &Row) -> Result<QuoteHead, StoreError> {
     Ok(QuoteHead {
@@ -345,9 +346,11 @@ async fn write_version(
         .transpose()
         .map_err(backend)?;
     let response = v.response.as_ref().map(|r| r.get().to_string());
+    let audit = v.audit.as_ref().map(|r| r.get().to_string());
     c.execute(
         "INSERT INTO quote_versions (account_id, quote_id, store_hash, version, kind, request, \
-         response, adjust_description, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         response, adjust_description, at, audit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+         $10)",
         &[
             &head.account,
             &head.id,
@@ -358,6 +361,7 @@ async fn write_version(
             &response,
             &v.adjust_description,
             &v.at,
+            &audit,
         ],
     )
     .await
@@ -774,7 +778,7 @@ impl Store for PgStore {
             // Heads with their latest priced version, a page at a time.
             let sql = "SELECT q.account_id, q.quote_id, q.store_hash, q.status, q.external_key, \
                      q.version, q.priced, v.version, v.kind, v.request, v.response, \
-                     v.adjust_description, v.at FROM quotes q LEFT JOIN quote_versions v ON \
+                     v.adjust_description, v.at, v.audit FROM quotes q LEFT JOIN quote_versions v ON \
                      v.account_id = q.account_id AND v.quote_id = q.quote_id AND v.store_hash = \
                      q.store_hash AND v.version = q.priced WHERE q.account_id = $1 \
                      ORDER BY q.quote_id, q.store_hash";
@@ -896,15 +900,17 @@ fn version_of_at(row: &Row, at: usize) -> Result<QuoteVersion, StoreError> {
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
     let request: Option<String> = row.get(at + 2);
     let response: Option<String> = row.get(at + 3);
+    let audit: Option<String> = row.get(at + 6);
+    let raw =
+        |text: String| serde_json::value::RawValue::from_string(text).map_err(|e| corrupt(&e));
     Ok(QuoteVersion {
         version: row.get::<_, i32>(at) as u32,
         kind: parse_kind(row.get(at + 1))?,
         request: request
             .map(|r| serde_json::from_str(&r).map_err(|e| corrupt(&e)))
             .transpose()?,
-        response: response
-            .map(|r| serde_json::value::RawValue::from_string(r).map_err(|e| corrupt(&e)))
-            .transpose()?,
+        response: response.map(raw).transpose()?,
+        audit: audit.map(raw).transpose()?,
         adjust_description: row.get(at + 4),
         at: row.get(at + 5),
     })
