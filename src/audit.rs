@@ -87,6 +87,9 @@ pub struct RateAudit {
         skip_serializing_if = "Option::is_none"
     )]
     pub tax: Option<Decimal>,
+    /// Charged on `base` plus the taxes of earlier priority groups (SPEC 4.4).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compounded: bool,
     /// The shipping factor `T / A` of a proportional rate, rounded to 12 places.
     #[serde(
         default,
@@ -125,4 +128,88 @@ impl NoTax {
             NoTax::ExemptBelow => "exempt_below",
         }
     }
+}
+
+impl NoTax {
+    /// The reason in a merchant's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            NoTax::LineExempt => "the line is tax-exempt",
+            NoTax::ExemptionCode => "the customer's taxability code exempts this rate",
+            NoTax::ZeroRate => "the rate for the line's class is 0",
+            NoTax::NoClassRate => "the rate has no class rate for the line's class nor class 0",
+            NoTax::ExemptBelow => "the unit price is below the class rate's exempt_below",
+        }
+    }
+}
+
+/// A fraction as a percentage for people: `0.0825` -> `8.25 %`.
+fn percent(fraction: Decimal) -> String {
+    format!("{} %", (fraction * Decimal::ONE_HUNDRED).normalize())
+}
+
+/// The audit as text, for `levy estimate --explain`: for each line the zone and why,
+/// each rate with its base and tax, or why it charged nothing.
+pub fn explain(audit: &Audit) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for doc in &audit.documents {
+        let z = &doc.zone;
+        let _ = writeln!(
+            out,
+            "document {}: zone {} \"{}\" for the {} address: {}",
+            doc.id, z.id, z.name, z.address, z.reason
+        );
+        for line in &doc.lines {
+            let tax: Decimal = line.rates.iter().filter_map(|r| r.tax).sum();
+            let _ = writeln!(
+                out,
+                "  {} {}: exclusive {}, tax {}",
+                line.kind.as_str(),
+                line.id,
+                line.amount_exclusive,
+                tax.normalize()
+            );
+            if line.rates.is_empty() {
+                let _ = writeln!(out, "    no rate of zone {} is in effect", z.id);
+            }
+            for r in &line.rates {
+                let place = r
+                    .jurisdiction
+                    .as_ref()
+                    .map(|j| match &j.code {
+                        Some(code) => format!(" [{} {} {code}]", j.kind.as_str(), j.name),
+                        None => format!(" [{} {}]", j.kind.as_str(), j.name),
+                    })
+                    .unwrap_or_default();
+                let head = format!("    rate {} \"{}\"{place}", r.id, r.name);
+                match (r.reason, r.rate) {
+                    (Some(why), _) => {
+                        let _ = writeln!(
+                            out,
+                            "{head}: nothing, {} ({})",
+                            why.as_str(),
+                            why.describe()
+                        );
+                    }
+                    (None, rate) => {
+                        let mut text = format!(
+                            "{head}: {} on base {} = {}",
+                            rate.map(percent).unwrap_or_default(),
+                            r.base.unwrap_or_default(),
+                            r.tax.unwrap_or_default()
+                        );
+                        if r.compounded {
+                            text.push_str(" (charged on the base plus earlier priorities' taxes)");
+                        }
+                        if let Some(f) = r.shipping_factor {
+                            let _ = write!(text, " (shipping share {f} of the goods it taxes)");
+                        }
+                        let _ = writeln!(out, "{text}");
+                    }
+                }
+            }
+        }
+    }
+    out
 }

@@ -913,6 +913,7 @@ fn document_audit(
         .map(|(pos, tax)| {
             let line = answered(pos);
             let exclusive = line.price.amount_exclusive;
+            let first = tax.parts.first().map(|p| p.rate.priority);
             let mut rates: Vec<(usize, RateAudit)> = tax
                 .parts
                 .iter()
@@ -933,6 +934,7 @@ fn document_audit(
                         rate: Some(out(p.fraction.shown)),
                         base: base.map(out),
                         tax: Some(out(p.tax)),
+                        compounded: p.reduced.is_none() && Some(p.rate.priority) != first,
                         shipping_factor: factor
                             .and_then(|f| f.round(12, RoundingMode::HalfEven).ok())
                             .map(out),
@@ -952,6 +954,7 @@ fn document_audit(
                         rate: shown.map(out),
                         base: None,
                         tax: None,
+                        compounded: false,
                         shipping_factor: None,
                         reason: Some(why),
                     },

@@ -1,8 +1,11 @@
-//! The liability report: committed, non-voided tax by rate and currency over a range of
-//! transaction dates, from the latest version of each quote. Pure: records in, rows out.
+//! The liability reports: committed, non-voided tax by rate (from the responses) or by
+//! jurisdiction (from the audits) and currency over a range of transaction dates, from
+//! the latest version of each quote. Pure: records in, rows out.
 
+use crate::audit::Audit;
 use crate::engine::transaction_day;
 use crate::quote::{LineResponse, QuoteResponse};
+use crate::rules::Jurisdiction;
 use crate::store::{QuoteHead, QuoteRecord, QuoteStatus, QuoteVersion};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -157,4 +160,160 @@ pub fn to_csv(rows: &[LiabilityRow]) -> String {
     }
     let bytes = w.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// One jurisdiction in one currency (SPEC 10.8).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JurisdictionRow {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    /// `""` when the jurisdiction has no code.
+    pub code: String,
+    pub currency: String,
+    /// Per line, the largest base on which a rate of the jurisdiction applied.
+    #[serde(with = "crate::json::dec")]
+    pub taxable: Decimal,
+    /// Per line where none of the jurisdiction's rates in the zone applied: its
+    /// exclusive amount.
+    #[serde(with = "crate::json::dec")]
+    pub exempt: Decimal,
+    #[serde(with = "crate::json::dec")]
+    pub tax: Decimal,
+    /// Lines counted in `taxable` or `exempt`.
+    pub lines: usize,
+}
+
+#[derive(Default)]
+struct JurisdictionAcc {
+    taxable: Decimal,
+    exempt: Decimal,
+    tax: Decimal,
+    lines: usize,
+}
+
+/// The liability report by jurisdiction, computed from the audit each committed
+/// version keeps, never from today's rules. Rates without a jurisdiction have no row
+/// (the report by rate shows them); versions committed before audits were kept are
+/// left out, and logged.
+pub struct ByJurisdiction {
+    from: NaiveDate,
+    to: NaiveDate,
+    /// (type, name, code, currency): sorted as the rows are.
+    acc: BTreeMap<(String, String, String, String), JurisdictionAcc>,
+}
+
+impl ByJurisdiction {
+    pub fn new(from: NaiveDate, to: NaiveDate) -> ByJurisdiction {
+        ByJurisdiction {
+            from,
+            to,
+            acc: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a quote, given its head and latest priced version (see [`Liability::add`]).
+    pub fn add(&mut self, head: &QuoteHead, latest: Option<&QuoteVersion>) {
+        if head.status != QuoteStatus::Committed {
+            return;
+        }
+        let Some(latest) = latest else {
+            return;
+        };
+        let Some(request) = &latest.request else {
+            return;
+        };
+        let Ok(day) = transaction_day(&request.transaction_date) else {
+            return;
+        };
+        if day < self.from || day > self.to {
+            return;
+        }
+        let Some(raw) = &latest.audit else {
+            tracing::warn!(quote = ?head.id, "committed before audits were kept; left out of the jurisdiction report");
+            return;
+        };
+        let Ok(audit) = serde_json::from_str::<Audit>(raw.get()) else {
+            tracing::error!(quote = ?head.id, "stored audit does not decode; left out of the report");
+            return;
+        };
+        let currency = request.currency_code.to_ascii_uppercase();
+        for line in audit.documents.iter().flat_map(|d| &d.lines) {
+            // This line's jurisdictions: (largest base, tax) when one of its rates applied.
+            let mut seen: BTreeMap<&Jurisdiction, Option<(Decimal, Decimal)>> = BTreeMap::new();
+            for rate in &line.rates {
+                let Some(j) = &rate.jurisdiction else {
+                    continue;
+                };
+                let entry = seen.entry(j).or_insert(None);
+                if rate.applied() {
+                    let base = rate.base.unwrap_or_default();
+                    let tax = rate.tax.unwrap_or_default();
+                    *entry = Some(match *entry {
+                        None => (base, tax),
+                        Some((b, t)) => (if base.abs() > b.abs() { base } else { b }, t + tax),
+                    });
+                }
+            }
+            for (j, applied) in seen {
+                let key = (
+                    j.kind.as_str().to_string(),
+                    j.name.clone(),
+                    j.code.clone().unwrap_or_default(),
+                    currency.clone(),
+                );
+                let a = self.acc.entry(key).or_default();
+                match applied {
+                    Some((base, tax)) => {
+                        a.taxable += base;
+                        a.tax += tax;
+                    }
+                    None => a.exempt += line.amount_exclusive,
+                }
+                a.lines += 1;
+            }
+        }
+    }
+
+    /// The rows, sorted by type, name, code, currency.
+    pub fn rows(self) -> Vec<JurisdictionRow> {
+        self.acc
+            .into_iter()
+            .map(|((kind, name, code, currency), a)| JurisdictionRow {
+                kind,
+                name,
+                code,
+                currency,
+                taxable: a.taxable.normalize(),
+                exempt: a.exempt.normalize(),
+                tax: a.tax.normalize(),
+                lines: a.lines,
+            })
+            .collect()
+    }
+}
+
+/// The jurisdiction report as CSV, with a header row.
+pub fn jurisdictions_to_csv(rows: &[JurisdictionRow]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let header = [
+        "type", "name", "code", "currency", "taxable", "exempt", "tax", "lines",
+    ];
+    // Writing to a Vec cannot fail.
+    let _ = w.write_record(header);
+    for r in rows {
+        let _ = w.write_record([
+            r.kind.as_str(),
+            r.name.as_str(),
+            r.code.as_str(),
+            r.currency.as_str(),
+            &r.taxable.to_string(),
+            &r.exempt.to_string(),
+            &r.tax.to_string(),
+            &r.lines.to_string(),
+        ]);
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }

@@ -310,6 +310,7 @@ struct ReportQuery {
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
+    group_by: Option<String>,
 }
 
 fn date_param(value: Option<&str>, name: &str) -> Result<chrono::NaiveDate, ApiError> {
@@ -342,16 +343,43 @@ async fn liability(
     })?;
     let from = date_param(q.from.as_deref(), "from")?;
     let to = date_param(q.to.as_deref(), "to")?;
-    let rows = service::reports::liability(&state, &path, from, to).await?;
-    match q.format.as_deref() {
-        None | Some("json") => Ok(data(rows)),
-        Some("csv") => Ok(HttpResponse::Ok()
+    let csv = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError(LevyError::at(
+                ErrorCode::BadRequest,
+                "format",
+                format!("unknown format `{other}`; use json or csv"),
+            )))
+        }
+    };
+    let csv_body = |body: String| {
+        HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
-            .body(report::to_csv(&rows))),
+            .body(body)
+    };
+    match q.group_by.as_deref() {
+        None | Some("rate") => {
+            let rows = service::reports::liability(&state, &path, from, to).await?;
+            Ok(if csv {
+                csv_body(report::to_csv(&rows))
+            } else {
+                data(rows)
+            })
+        }
+        Some("jurisdiction") => {
+            let rows = service::reports::liability_by_jurisdiction(&state, &path, from, to).await?;
+            Ok(if csv {
+                csv_body(report::jurisdictions_to_csv(&rows))
+            } else {
+                data(rows)
+            })
+        }
         Some(other) => Err(ApiError(LevyError::at(
             ErrorCode::BadRequest,
-            "format",
-            format!("unknown format `{other}`; use json or csv"),
+            "group_by",
+            format!("unknown grouping `{other}`; use rate or jurisdiction"),
         ))),
     }
 }

@@ -228,9 +228,11 @@ pub enum QuoteCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ReportCmd {
-    /// Committed, non-voided tax by rate and currency over a transaction-date range.
-    #[command(after_help = "Example:
-  levy report liability demo --from 2019-01-01 --to 2019-12-31 --format csv")]
+    /// Committed, non-voided tax by rate (or jurisdiction) and currency over a
+    /// transaction-date range.
+    #[command(after_help = "Examples:
+  levy report liability demo --from 2019-01-01 --to 2019-12-31 --format csv
+  levy report liability demo --from 2019-01-01 --to 2019-12-31 --group-by jurisdiction")]
     Liability {
         /// The account's id.
         account: String,
@@ -243,6 +245,9 @@ pub enum ReportCmd {
         /// json or csv.
         #[arg(long, default_value = "json")]
         format: String,
+        /// rate, or jurisdiction (from the audit kept with each committed quote).
+        #[arg(long, default_value = "rate", value_parser = ["rate", "jurisdiction"])]
+        group_by: String,
     },
 }
 
@@ -268,6 +273,10 @@ pub enum Command {
         /// The QuoteRequest; `-` or nothing reads standard input.
         #[arg(value_name = "REQUEST.json", default_value = "-")]
         request: PathBuf,
+        /// Print how each line was taxed instead of the response: the zone and why,
+        /// each rate with its base and tax, or why it charged nothing.
+        #[arg(long)]
+        explain: bool,
     },
     /// Manage accounts (a client of the admin API).
     #[command(after_help = "Example:\n  levy accounts create acme --store-hash abc123")]

@@ -1,7 +1,7 @@
 //! The `levy` command line.
 
 use crate::client::{AdminClient, Body};
-use crate::engine::{compute, CompiledRules};
+use crate::engine::{compute, compute_audited, CompiledRules};
 use crate::error::LevyError;
 use crate::quote::QuoteRequest;
 use crate::rules::RulesDocument;
@@ -42,8 +42,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let admin = &cli.admin;
     match cli.command {
         Command::Serve { config } => serve(config.as_deref()),
-        Command::Estimate { rules, request } => {
-            let out = estimate(&read(&rules)?, &read(&request)?)
+        Command::Estimate {
+            rules,
+            request,
+            explain,
+        } => {
+            let out = estimate(&read(&rules)?, &read(&request)?, explain)
                 .map_err(|(what, e)| anyhow::anyhow!("{what}: {e}"))?;
             println!("{out}");
             Ok(())
@@ -126,16 +130,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     from,
                     to,
                     format,
+                    group_by,
                 },
         } => admin_command(admin, |c| {
             c.call(
                 Method::GET,
                 &format!(
-                    "/admin/accounts/{}/reports/liability?from={}&to={}&format={}",
+                    "/admin/accounts/{}/reports/liability?from={}&to={}&format={}&group_by={}",
                     seg(&account),
                     seg(&from),
                     seg(&to),
-                    seg(&format)
+                    seg(&format),
+                    seg(&group_by)
                 ),
                 None,
             )
@@ -428,12 +434,24 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// The offline estimate: rules and request bytes in, pretty JSON out. The error says
-/// which input was wrong (`rules` or `request`) and where.
-pub fn estimate(rules: &[u8], request: &[u8]) -> Result<String, (&'static str, LevyError)> {
+/// The offline estimate: rules and request bytes in, pretty JSON out, or with `explain`
+/// how each line was taxed (SPEC 10.8). The error says which input was wrong (`rules`
+/// or `request`) and where.
+pub fn estimate(
+    rules: &[u8],
+    request: &[u8],
+    explain: bool,
+) -> Result<String, (&'static str, LevyError)> {
     let doc: RulesDocument = crate::json::parse(rules).map_err(|e| ("rules", e))?;
     let rules = CompiledRules::new(doc).map_err(|e| ("rules", e))?;
     let request: QuoteRequest = crate::json::parse(request).map_err(|e| ("request", e))?;
+    if explain {
+        let computed = compute_audited(&rules, &request).map_err(|e| ("request", e))?;
+        let audit = computed
+            .audit
+            .expect("an audited computation has its audit");
+        return Ok(crate::audit::explain(&audit).trim_end().to_string());
+    }
     let computed = compute(&rules, &request).map_err(|e| ("request", e))?;
     Ok(serde_json::to_string_pretty(&computed.response).expect("responses serialize"))
 }

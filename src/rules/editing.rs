@@ -516,6 +516,9 @@ pub struct ZoneCheck {
     pub subdivision_codes: Option<String>,
     #[serde(default)]
     pub postal_code: Option<String>,
+    /// Levy's addition: the city, for zones that list cities (SPEC 10.3).
+    #[serde(default)]
+    pub city: Option<String>,
     #[serde(default)]
     pub customer_group_id: Option<i64>,
 }

@@ -80,6 +80,7 @@ pub fn zone_check(
             country_code: Some(c.country_code),
             region_code: c.subdivision_codes,
             postal_code: c.postal_code,
+            city: c.city,
             ..Address::default()
         };
         let group = c.customer_group_id.unwrap_or(0).to_string();

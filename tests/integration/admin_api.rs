@@ -989,3 +989,153 @@ fn data_ids(v: &Value) -> Vec<u64> {
         .map(|z| z["id"].as_u64().unwrap())
         .collect()
 }
+
+/// SPEC 10: the deeper rules travel through BigCommerce's views (POST, PUT, GET) and the
+/// whole-rules document, and each bad value is a 4xx naming its field.
+#[tokio::test]
+async fn deeper_rules_survive_the_views_and_bad_values_name_their_field() {
+    let app = app_with_account().await;
+    let zones = json!([{"name": "Austin", "sourcing": "origin", "shopper_target_settings": {"locations": [
+        {"country_code": "US", "subdivision_codes": ["TX"], "postal_codes": ["78701-0001...78701-4999"], "cities": ["Austin"]}]}}]);
+    let (s, v) = status_and_json(
+        app.admin(Method::POST, "/admin/accounts/acme/tax/zones", Some(zones))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"][0]["sourcing"], "origin");
+    assert_eq!(
+        v["data"][0]["shopper_target_settings"]["locations"][0]["cities"][0],
+        "Austin"
+    );
+    let (s, v) = status_and_json(
+        app.admin(
+            Method::POST,
+            "/admin/accounts/acme/tax/classes",
+            Some(json!([{"name": "Clothing", "code": "PC040100"}])),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let class = v["data"][0]["id"].clone();
+    let rates = json!([{"tax_zone_id": 2, "name": "TX State", "shipping": "proportional",
+        "jurisdiction": {"type": "state", "name": "Texas", "code": "TX"},
+        "class_rates": [{"tax_class_id": 0, "rate": 6.25}, {"tax_class_id": class, "rate": 6.25, "exempt_below": 110}]}]);
+    let (s, v) = status_and_json(
+        app.admin(Method::POST, "/admin/accounts/acme/tax/rates", Some(rates))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    // A PUT that changes one field keeps the others.
+    let (s, v) = status_and_json(
+        app.admin(
+            Method::PUT,
+            "/admin/accounts/acme/tax/rates",
+            Some(json!([{"id": 1, "name": "Texas"}])),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = status_and_json(
+        app.admin(Method::GET, "/admin/accounts/acme/tax/rates", None)
+            .await,
+    )
+    .await;
+    let rate = &v["data"][0];
+    assert_eq!(rate["name"], "Texas");
+    assert_eq!(rate["shipping"], "proportional");
+    assert_eq!(
+        rate["jurisdiction"],
+        json!({"type": "state", "name": "Texas", "code": "TX"})
+    );
+    assert_eq!(rate["class_rates"][1]["exempt_below"].to_string(), "110");
+    // The whole document round-trips: what GET gives, PUT takes back unchanged.
+    let (_, doc) = status_and_json(
+        app.admin(Method::GET, "/admin/accounts/acme/rules", None)
+            .await,
+    )
+    .await;
+    assert_eq!(doc["zones"][1]["sourcing"], "origin");
+    let (s, v) = status_and_json(
+        app.admin(Method::PUT, "/admin/accounts/acme/rules", Some(doc.clone()))
+            .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, again) = status_and_json(
+        app.admin(Method::GET, "/admin/accounts/acme/rules", None)
+            .await,
+    )
+    .await;
+    assert_eq!(again, doc);
+
+    let zone = |loc: Value| json!({"zones": [{"id": 2, "name": "z", "shopper_target_settings": {"locations": [loc]}}]});
+    let rate = |extra: Value| {
+        let mut r = json!({"id": 1, "tax_zone_id": 1, "name": "r", "class_rates": [{"tax_class_id": 0, "rate": 5}]});
+        for (k, v) in extra.as_object().unwrap() {
+            if k == "class_rate" {
+                for (ck, cv) in v.as_object().unwrap() {
+                    r["class_rates"][0][ck] = cv.clone();
+                }
+            } else {
+                r[k] = v.clone();
+            }
+        }
+        json!({"rates": [r]})
+    };
+    let cases = [
+        (
+            json!({"classes": [{"id": "1", "name": "A", "code": "X"}, {"id": "2", "name": "B", "code": " x"}]}),
+            "classes[1].code",
+        ),
+        (
+            rate(json!({"class_rate": {"exempt_below": 0}})),
+            "rates[0].class_rates[0].exempt_below",
+        ),
+        (
+            rate(json!({"class_rate": {"taxable_above": -1}})),
+            "rates[0].class_rates[0].taxable_above",
+        ),
+        (
+            rate(json!({"class_rate": {"taxable_above": 1, "exempt_below": 2}})),
+            "rates[0].class_rates[0].taxable_above",
+        ),
+        (rate(json!({"shipping": "weight"})), "rates[0].shipping"),
+        (
+            rate(json!({"jurisdiction": {"type": "parish", "name": "P"}})),
+            "rates[0].jurisdiction.type",
+        ),
+        (
+            rate(json!({"jurisdiction": {"type": "county", "name": " "}})),
+            "rates[0].jurisdiction.name",
+        ),
+        (
+            json!({"zones": [{"id": 2, "name": "z", "sourcing": "warehouse", "shopper_target_settings": {"locations": [{"country_code": "US"}]}}]}),
+            "zones[0].sourcing",
+        ),
+        (
+            zone(json!({"country_code": "US", "postal_codes": ["45891-0001...45891-49"]})),
+            "zones[0].shopper_target_settings.locations[0].postal_codes[0]",
+        ),
+        (
+            zone(json!({"country_code": "US", "postal_codes": ["45891...45891-4999"]})),
+            "zones[0].shopper_target_settings.locations[0].postal_codes[0]",
+        ),
+        (
+            zone(json!({"country_code": "US", "cities": ["  "]})),
+            "zones[0].shopper_target_settings.locations[0].cities[0]",
+        ),
+    ];
+    for (doc, path) in cases {
+        let (s, v) = status_and_json(
+            app.admin(Method::PUT, "/admin/accounts/acme/rules", Some(doc.clone()))
+                .await,
+        )
+        .await;
+        assert_eq!(s, 400, "{doc} -> {v}");
+        assert_eq!(v["error"]["path"], path, "{doc} -> {v}");
+    }
+}

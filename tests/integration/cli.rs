@@ -117,3 +117,42 @@ fn bad_input_exits_non_zero_naming_the_field_path() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/rules.json"));
 }
+
+/// SPEC 10.8: `--explain` prints, for each line, the zone and why and each rate's base
+/// and tax or why it charged nothing.
+#[test]
+fn estimate_explain_prints_how_each_line_was_taxed() {
+    let f = fixture("61_exempt_below_under_the_threshold");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write_temp(&dir, "rules.json", &f["rules"]);
+    let request = write_temp(&dir, "request.json", &f["request"]);
+    let out = levy()
+        .args(["estimate", "--explain", "--rules"])
+        .arg(&rules)
+        .arg(&request)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "document d1: zone 2 \"New York City\" for the destination address: subdivision matches `NY`",
+            "  item a: exclusive 109.99, tax 0.41",
+            "    rate 1 \"NY State\": nothing, exempt_below (the unit price is below the class rate's exempt_below)",
+            "    rate 2 \"NYC\": nothing, exempt_below (the unit price is below the class rate's exempt_below)",
+            "    rate 3 \"MCTD\": 0.375 % on base 109.99 = 0.41",
+        ]
+    );
+    assert!(
+        text.contains(
+            "  item b: exclusive 100, tax 8.88\n    rate 1 \"NY State\": 4 % on base 100 = 4\n"
+        ),
+        "{text}"
+    );
+}

@@ -16,6 +16,7 @@ mod fixtures;
 mod framework_errors;
 mod group_commit;
 mod hostile;
+mod jurisdictions;
 mod logs;
 mod properties;
 mod provider_auth;
