@@ -425,7 +425,10 @@ fn choose_zone(rules: &CompiledRules, doc: &DocumentRequest, group: &str) -> Cho
         };
     };
     let zone = rules.zone_for(address, group);
-    if rules.origin_zones.contains(&zone.zone_id) && same_region(address, &doc.origin_address) {
+    if !rules.origin_zones.is_empty()
+        && rules.origin_zones.contains(&zone.zone_id)
+        && same_region(address, &doc.origin_address)
+    {
         return ChosenZone {
             sourced_from: Some(zone.zone_id),
             zone: rules.zone_for(&doc.origin_address, group),

@@ -240,6 +240,8 @@ pub struct ZoneIndex {
     zip4_ranges: RangeList,
     /// `COUNTRY \0 city` (normalized) -> city-level entries.
     cities: HashMap<String, Vec<usize>>,
+    /// Whether any location lists cities: else an address's city is never normalized.
+    uses_cities: bool,
     /// country -> wildcard patterns.
     wildcards: HashMap<String, Vec<(PostalPattern, usize)>>,
     /// `COUNTRY \0 SUBDIVISION` -> subdivision-level entries.
@@ -285,6 +287,7 @@ impl ZoneIndex {
                     .map(|s| normalize_subdivision(&country, s))
                     .collect();
                 let cities: Arc<[String]> = loc.cities.iter().map(|c| normalized_city(c)).collect();
+                ix.uses_cities |= !cities.is_empty();
                 let entry =
                     |level, score, subdivisions: &Arc<[String]>, cities: &Arc<[String]>, label| {
                         Entry {
@@ -402,6 +405,7 @@ impl ZoneIndex {
             city: address
                 .city
                 .as_deref()
+                .filter(|_| self.uses_cities)
                 .map(normalized_city)
                 .filter(|c| !c.is_empty()),
         };
