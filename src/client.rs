@@ -103,6 +103,28 @@ impl AdminClient {
         Ok(written)
     }
 
+    /// POSTs a body read from `input` as it is sent (a CSV import), with a long timeout.
+    pub fn upload(
+        &self,
+        path: &str,
+        content_type: &str,
+        input: impl std::io::Read + Send + 'static,
+    ) -> anyhow::Result<Body> {
+        let res = self
+            .request(Method::POST, path)
+            .timeout(Duration::from_secs(3600))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(reqwest::blocking::Body::new(input))
+            .send()
+            .map_err(|e| {
+                anyhow!(
+                    "cannot send to the admin API at {}: is `levy serve` running there? ({e})",
+                    self.base
+                )
+            })?;
+        self.answer(res)
+    }
+
     pub fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Body> {
         let mut req = self.request(method, path);
         if let Some(b) = body {

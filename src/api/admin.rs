@@ -5,6 +5,7 @@ use super::{data, json_body, ApiError, AppState};
 use crate::accounts::Account;
 use crate::error::{ErrorCode, LevyError};
 use crate::report;
+use crate::rules::import::zip_rates::ZipRows;
 use crate::rules::RulesDocument;
 use crate::service;
 use crate::service::accounts::{self as manage, NewAccount};
@@ -71,6 +72,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                             .route(web::get().to(get_rules))
                             .route(web::put().to(put_rules))
                             .default_service(allow("GET, PUT")),
+                    )
+                    .service(
+                        web::resource("/{id}/rules/zip-rates")
+                            .route(web::post().to(import_zip_rates))
+                            .default_service(allow("POST")),
                     )
                     .service(
                         web::resource("/{id}/quotes/{quote_id}")
@@ -303,6 +309,44 @@ async fn get_quote(
         "store_hash": record.store_hash,
         "versions": record.versions,
     })))
+}
+
+#[derive(Deserialize)]
+struct ZipRatesQuery {
+    effective_from: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST .../rules/zip-rates?effective_from=YYYY-MM-DD[&dry_run=true]`, a CSV body of one
+/// or more ZIP-code rate tables (SPEC 11.1), read as it arrives; answers the summary per
+/// state, never the document.
+async fn import_zip_rates(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let q = web::Query::<ZipRatesQuery>::from_query(req.query_string()).map_err(|_| {
+        ApiError(LevyError::new(
+            ErrorCode::BadRequest,
+            "the query string cannot be read (effective_from=YYYY-MM-DD, dry_run=true|false)",
+        ))
+    })?;
+    let from = date_param(q.effective_from.as_deref(), "effective_from")?;
+    // Before reading the body: an unknown account is a 404, not a parsed file.
+    service::rules::get(&state, &path)?;
+    let rows = super::body::stream_to(&req, payload, super::admin_body(&state), |input| {
+        let mut reader = ZipRows::new(input);
+        let mut rows = Vec::new();
+        while let Some(row) = reader.next_row()? {
+            rows.push(row);
+        }
+        Ok(rows)
+    })
+    .await?;
+    let summary = service::rules::import_zip_rates(&state, &path, rows, from, q.dry_run).await?;
+    Ok(data(summary))
 }
 
 #[derive(Deserialize)]

@@ -180,6 +180,25 @@ pub enum RulesCmd {
         #[arg(long)]
         allow_empty: bool,
     },
+    /// Import US ZIP-code rate tables (one CSV per state, or all states in one), as one
+    /// rules change: one zone per ZIP with its state, county, city and special rates.
+    #[command(after_help = "Examples:
+  levy rules import-zip-rates acme TAXRATES_ZIP5_CA202401.csv TAXRATES_ZIP5_NY202401.csv
+  levy rules import-zip-rates acme rates.csv --effective-from 2024-02-01 --dry-run")]
+    ImportZipRates {
+        /// The account that receives the rates.
+        account: String,
+        /// The tables (CSV with a header row naming State, ZipCode, TaxRegionName, StateRate, ...).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The day the rates take effect; by default the first day of the YYYYMM in the
+        /// first file's name.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        effective_from: Option<String>,
+        /// Print what would change, per state, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Read a store's tax classes, zones and rates from BigCommerce and install them.
     #[command(after_help = "Example:
   levy rules pull acme --store-hash abc123 --token $BC_TOKEN")]

@@ -291,6 +291,76 @@ fn bigcommerce(store: &Store) -> anyhow::Result<crate::connect::BigCommerce> {
     )
 }
 
+/// Sends the tables as one body (each file's lines in turn) and prints the summary; an
+/// error's line in that body is told as the file and line it came from.
+fn import_zip_rates(
+    c: &AdminClient,
+    account: &str,
+    files: &[PathBuf],
+    effective_from: Option<String>,
+    dry_run: bool,
+) -> anyhow::Result<Body> {
+    use crate::rules::import::zip_rates::{date_in_file_name, ZipImportSummary};
+    use anyhow::Context;
+    let from = match effective_from {
+        Some(day) => day,
+        None => files
+            .first()
+            .and_then(|f| f.file_name())
+            .and_then(|n| date_in_file_name(&n.to_string_lossy()))
+            .map(|d| d.to_string())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no YYYYMM in the file name {}: pass --effective-from YYYY-MM-DD",
+                    files[0].display()
+                )
+            })?,
+    };
+    // Where each file starts in the body, in lines; files are joined by a line end.
+    let mut starts = Vec::new();
+    let mut input: Box<dyn Read + Send> = Box::new(std::io::empty());
+    let mut lines = 0u64;
+    for file in files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        starts.push((lines, file.clone()));
+        lines += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        let ends_with_newline = bytes.last() == Some(&b'\n');
+        input = Box::new(input.chain(std::io::Cursor::new(bytes)));
+        if !ends_with_newline {
+            lines += 1;
+            input = Box::new(input.chain(std::io::Cursor::new(b"\n".to_vec())));
+        }
+    }
+    let path = format!(
+        "/admin/accounts/{}/rules/zip-rates?effective_from={}&dry_run={dry_run}",
+        seg(account),
+        seg(&from)
+    );
+    let answer = c.upload(&path, "text/csv", input).map_err(|e| {
+        let text = e.to_string();
+        let line = text
+            .rsplit_once("(at line ")
+            .and_then(|(_, rest)| rest.trim_end_matches(')').parse::<u64>().ok());
+        match line.and_then(|n| {
+            starts
+                .iter()
+                .rev()
+                .find(|(s, _)| *s < n)
+                .map(|(s, f)| (n - s, f))
+        }) {
+            Some((n, file)) => anyhow::anyhow!("{}, line {n}: {text}", file.display()),
+            None => e,
+        }
+    })?;
+    match answer {
+        Body::Json(v) => {
+            let summary: ZipImportSummary = serde_json::from_value(v["data"].clone())?;
+            Ok(Body::Text(summary.to_text(dry_run)))
+        }
+        other => Ok(other),
+    }
+}
+
 fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
     match command {
         RulesCmd::Pull { account, store } => {
@@ -301,6 +371,12 @@ fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
                 store.store_hash
             )))
         }
+        RulesCmd::ImportZipRates {
+            account,
+            files,
+            effective_from,
+            dry_run,
+        } => import_zip_rates(c, &account, &files, effective_from, dry_run),
         RulesCmd::Export { account, output } => {
             let body = c.call(
                 Method::GET,

@@ -141,6 +141,7 @@ pub fn add_zones(doc: &mut RulesDocument, items: &[Value]) -> Result<Vec<Zone>, 
                 customer_groups: p.shopper_target_settings.customer_groups,
             },
             sourcing: p.sourcing,
+            imported: None,
         };
         check_zone(i, &zone)?;
         created.push(zone.clone());
@@ -246,6 +247,7 @@ pub fn add_rates(doc: &mut RulesDocument, items: &[Value]) -> Result<Vec<Rate>, 
             effective_to: p.effective_to,
             shipping: p.shipping,
             jurisdiction: p.jurisdiction,
+            imported: None,
         };
         check_rate(i, &rate, doc)?;
         created.push(rate.clone());

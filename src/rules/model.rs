@@ -60,6 +60,17 @@ pub struct Zone {
     /// Which address prices an intrastate sale (SPEC 10.7).
     #[serde(default, skip_serializing_if = "Sourcing::is_default")]
     pub sourcing: Sourcing,
+    /// Set on zones an import created (SPEC 11): a later import changes only those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
+}
+
+/// Which import created a zone or rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Imported {
+    /// A US ZIP-code rate table (SPEC 11.1).
+    ZipRates,
 }
 
 /// `destination` (default): the zone of the address used; `origin`: a sale inside the
@@ -140,6 +151,9 @@ pub struct Rate {
     /// Who the tax is owed to, for the liability report (SPEC 10.8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jurisdiction: Option<Jurisdiction>,
+    /// Set on rates an import created (SPEC 11): a later import changes only those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<Imported>,
 }
 
 /// `class` (default): shipping and handling are taxed by their own class;

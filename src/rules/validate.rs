@@ -180,6 +180,7 @@ fn default_zone() -> Zone {
         price_display_settings: PriceDisplaySettings::default(),
         shopper_target_settings: ShopperTargetSettings::default(),
         sourcing: Sourcing::Destination,
+        imported: None,
     }
 }
 

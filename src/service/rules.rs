@@ -5,6 +5,7 @@ use super::accounts::{modify, not_found};
 use crate::error::{ErrorCode, LevyError};
 use crate::quote::Address;
 use crate::rules::editing::ZoneCheck;
+use crate::rules::import::zip_rates::{self, ZipImportSummary, ZipRow};
 use crate::rules::{RulesDocument, ValidRules, Zone, DEFAULT_ZONE_ID};
 use crate::state::AppState;
 
@@ -35,6 +36,27 @@ pub async fn put(
         }
         account.rules = rules.clone();
         Ok((Some(account), rules))
+    })
+    .await
+}
+
+/// Imports a US ZIP-code rate table (SPEC 11.1) as one rules change: validated and
+/// published whole, or with `dry_run` only summarized.
+pub async fn import_zip_rates(
+    state: &AppState,
+    id: &str,
+    rows: Vec<ZipRow>,
+    from: chrono::NaiveDate,
+    dry_run: bool,
+) -> Result<ZipImportSummary, LevyError> {
+    if dry_run {
+        let mut document = get(state, id)?.into_document();
+        let summary = zip_rates::apply(&mut document, rows, from)?;
+        document.validate()?;
+        return Ok(summary);
+    }
+    edit(state, id, move |document| {
+        zip_rates::apply(document, rows, from)
     })
     .await
 }

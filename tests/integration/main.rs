@@ -27,3 +27,4 @@ mod reference;
 mod render;
 mod storage;
 mod wire;
+mod zip_rates;

@@ -67,6 +67,7 @@ fn zones() -> impl Strategy<Value = Vec<Zone>> {
                 } else {
                     Sourcing::Destination
                 },
+                imported: None,
             })
             .collect()
     })
@@ -139,6 +140,7 @@ fn rates(zone_count: usize) -> impl Strategy<Value = Vec<Rate>> {
                         name: format!("Place {k}"),
                         code: None,
                     }),
+                    imported: None,
                 },
             )
             .collect()

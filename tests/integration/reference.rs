@@ -296,6 +296,7 @@ fn rates() -> impl Strategy<Value = Vec<Rate>> {
                     effective_to: None,
                     shipping: ShippingMode::Class,
                     jurisdiction: None,
+                    imported: None,
                 }
             })
             .collect()
@@ -494,6 +495,7 @@ fn the_reference_gets_the_known_carts_right() {
                     effective_to: None,
                     shipping: ShippingMode::Class,
                     jurisdiction: None,
+                    imported: None,
                 })
                 .collect(),
             settings: Settings {

@@ -2,3 +2,4 @@
 //! Today BigCommerce's manual tax; ZIP-code rate tables and WooCommerce files sit beside it.
 
 pub mod bigcommerce;
+pub mod zip_rates;
