@@ -163,7 +163,9 @@ def wrk(url, lua, env, conns, seconds, threads=2, cpu=None):
     errors = re.search(r"Socket errors: (.*)", out)
     if bad:
         raise SystemExit(f"{bad.group(1)} non-2xx responses from {url}:\n{out}")
-    return {"rps": rps, "p50_ms": pct.get("50"), "p99_ms": pct.get("99"), "socket_errors": errors.group(1) if errors else None}
+    top = re.search(r"^\s+Latency\s+\S+\s+\S+\s+(\S+)", out, re.M)
+    return {"rps": rps, "p50_ms": pct.get("50"), "p99_ms": pct.get("99"), "max_ms": parse_duration(top.group(1)) if top else None,
+            "socket_errors": errors.group(1) if errors else None}
 
 
 def estimate_body(items, postal="45891"):

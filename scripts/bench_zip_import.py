@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -62,7 +63,8 @@ def main():
             raise SystemExit(out.stderr)
         log(f"   import of {len(rows)} rows: {took:.1f} s; summary: {len(out.stdout.splitlines()) - 1} states")
         load.join()
-        log(f"   estimates meanwhile: {during['rps']:.0f} req/s, p50 {during['p50_ms']:.3f} ms, p99 {during['p99_ms']:.3f} ms")
+        log(f"   estimates over 20 s around it: {during['rps']:.0f} req/s, p50 {during['p50_ms']:.3f} ms, "
+            f"p99 {during['p99_ms']:.3f} ms, slowest {during['max_ms']:.1f} ms, no errors")
 
         log("== estimate latency after the import, same run (1 connection, 5 s each, 3 rounds)")
         rng = random.Random(7)
@@ -101,6 +103,26 @@ def main():
         log(f"   {300 - wrong} of 300 right")
         if wrong:
             raise SystemExit(1)
+
+        for month in ("202402", "202403", "202404"):
+            log(f"== the next month ({month}): 2 % of ZIPs change a rate, 0.2 % leave the table")
+            nxt = os.path.join(tmp, month)
+            subprocess.run([os.path.join(ROOT, "scripts", "gen-zip-rates"), nxt, "--month", month, "--change", "0.02",
+                            "--drop", "0.002", "--seed", "1"], check=True, capture_output=True)
+            t0 = time.time()
+            out = subprocess.run([LEVY, "rules", "import-zip-rates", "zips", *sorted(glob.glob(os.path.join(nxt, "*.csv")))],
+                                 env={**env, "LEVY_ADMIN_URL": admin}, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(out.stderr)
+            took = time.time() - t0
+            totals = [0, 0, 0]
+            for line in out.stdout.splitlines()[1:]:
+                nums = [int(x) for x in re.findall(r"[+ ](\d+)", line.split(":", 1)[1])]
+                totals = [totals[0] + nums[3], totals[1] + nums[4], totals[2] + nums[5]]
+            peak = rss_mib(levy.pid)
+            time.sleep(15)
+            log(f"   re-import: {took:.1f} s; rates added {totals[0]}, closed {totals[1]}, unchanged {totals[2]}; "
+                f"RSS {peak:.0f} MiB right after, {rss_mib(levy.pid):.0f} MiB 15 s later")
     finally:
         levy.terminate()
 

@@ -31,7 +31,7 @@ pub(crate) fn not_found(id: &str) -> LevyError {
 pub async fn modify<T: Send + 'static>(
     state: &AppState,
     id: &str,
-    change: impl FnOnce(Option<&Account>) -> Result<(Option<Account>, T), LevyError>,
+    change: impl FnOnce(Option<Account>) -> Result<(Option<Account>, T), LevyError>,
 ) -> Result<T, LevyError> {
     let _serial = state.account_writes.lock().await;
     // The account as stored, not as this node last saw it: another node sharing the
@@ -42,16 +42,26 @@ pub async fn modify<T: Send + 'static>(
         .store
         .modify_account(id, &mut |current| {
             let change = change.take().ok_or_else(LevyError::internal)?;
-            let (next, value) = change(current.as_ref())?;
+            // The account as read, owned: a rules change of 40,000 zones is not copied.
+            let (next, value) = change(current)?;
             out = Some(value);
             Ok(next)
         })
         .await
         .map_err(StoreError::into_client_error)?;
-    let live = next.map(|account| {
-        let rules = Arc::new(CompiledRules::from_valid(&account.rules));
-        Arc::new(LiveAccount { account, rules })
-    });
+    // Compiling 40,000 imported zones takes a while: off the executor, which keeps
+    // answering estimates meanwhile.
+    let live = match next {
+        Some(account) => Some(
+            tokio::task::spawn_blocking(move || {
+                let rules = Arc::new(CompiledRules::from_valid(&account.rules));
+                Arc::new(LiveAccount { account, rules })
+            })
+            .await
+            .map_err(|_| LevyError::internal())?,
+        ),
+        None => None,
+    };
     let directory = state.directory.load_full();
     state.directory.store(Arc::new(directory.with(id, live)));
     out.ok_or_else(LevyError::internal)
@@ -136,7 +146,7 @@ pub async fn update_account(
     };
     check_names(&check, state)?;
     modify(state, id, move |current| {
-        let mut account = current.cloned().ok_or_else(|| not_found(&check.id))?;
+        let mut account = current.ok_or_else(|| not_found(&check.id))?;
         account.store_hashes = check.store_hashes;
         account.profiles = check.profiles;
         Ok((Some(account.clone()), account))
@@ -170,7 +180,7 @@ pub async fn add_store_credential(
     }
     credential.store_hash = store_hash;
     modify(state, id, move |current| {
-        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let mut account = current.ok_or_else(|| not_found(id))?;
         let username = credential.username.clone();
         account.credentials.push(credential);
         Ok((Some(account), (username, password)))
@@ -190,7 +200,7 @@ pub async fn add_known_credential(
     }
     let credential = Credential::new(username.to_string(), password);
     modify(state, id, move |current| {
-        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let mut account = current.ok_or_else(|| not_found(id))?;
         account.credentials.push(credential);
         Ok((Some(account), ()))
     })
@@ -204,7 +214,7 @@ pub async fn revoke_credential(
     username: &str,
 ) -> Result<(), LevyError> {
     modify(state, id, |current| {
-        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let mut account = current.ok_or_else(|| not_found(id))?;
         let before = account.credentials.len();
         account.credentials.retain(|c| c.username != username);
         if account.credentials.len() == before {

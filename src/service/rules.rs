@@ -20,7 +20,7 @@ pub async fn put(
 ) -> Result<ValidRules, LevyError> {
     let rules = rules.validate()?;
     modify(state, id, move |current| {
-        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let mut account = current.ok_or_else(|| not_found(id))?;
         let own_zones =
             |d: &RulesDocument| d.zones.iter().filter(|z| z.id != DEFAULT_ZONE_ID).count();
         let (zones, rates) = (own_zones(&account.rules), account.rules.rates.len());
@@ -68,7 +68,7 @@ pub async fn edit<T: Send + 'static>(
     edit: impl FnOnce(&mut RulesDocument) -> Result<T, LevyError>,
 ) -> Result<T, LevyError> {
     modify(state, id, move |current| {
-        let mut account = current.cloned().ok_or_else(|| not_found(id))?;
+        let mut account = current.ok_or_else(|| not_found(id))?;
         let mut document = std::mem::take(&mut account.rules).into_document();
         let out = edit(&mut document)?;
         account.rules = document.validate()?;
