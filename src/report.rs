@@ -4,7 +4,7 @@
 
 use crate::audit::Audit;
 use crate::engine::transaction_day;
-use crate::quote::{LineResponse, QuoteResponse};
+use crate::quote::{LineResponse, QuoteRequest, QuoteResponse};
 use crate::rules::Jurisdiction;
 use crate::store::{QuoteHead, QuoteRecord, QuoteStatus, QuoteVersion};
 use chrono::NaiveDate;
@@ -61,21 +61,12 @@ impl Liability {
     /// Adds a quote, given its head and latest priced version; voided quotes and quotes
     /// outside the range add nothing.
     pub fn add(&mut self, head: &QuoteHead, latest: Option<&QuoteVersion>) {
-        if head.status != QuoteStatus::Committed {
-            return;
-        }
-        let Some(latest) = latest else {
+        let Some((request, latest)) = counted(head, latest, self.from, self.to) else {
             return;
         };
-        let (Some(request), Some(raw)) = (&latest.request, &latest.response) else {
+        let Some(raw) = &latest.response else {
             return;
         };
-        let Ok(day) = transaction_day(&request.transaction_date) else {
-            return;
-        };
-        if day < self.from || day > self.to {
-            return;
-        }
         let Ok(response) = serde_json::from_str::<QuoteResponse>(raw.get()) else {
             tracing::error!(quote = ?head.id, "stored response does not decode; left out of the report");
             return;
@@ -111,6 +102,23 @@ impl Liability {
             })
             .collect()
     }
+}
+
+/// The request and latest priced version of a quote a report counts: committed, not
+/// voided, its transaction day (UTC) within `from..=to`.
+fn counted<'a>(
+    head: &QuoteHead,
+    latest: Option<&'a QuoteVersion>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Option<(&'a QuoteRequest, &'a QuoteVersion)> {
+    if head.status != QuoteStatus::Committed {
+        return None;
+    }
+    let latest = latest?;
+    let request = latest.request.as_ref()?;
+    let day = transaction_day(&request.transaction_date).ok()?;
+    (from <= day && day <= to).then_some((request, latest))
 }
 
 /// Rows for whole records (see [`Liability`]).
@@ -214,21 +222,9 @@ impl ByJurisdiction {
 
     /// Adds a quote, given its head and latest priced version (see [`Liability::add`]).
     pub fn add(&mut self, head: &QuoteHead, latest: Option<&QuoteVersion>) {
-        if head.status != QuoteStatus::Committed {
-            return;
-        }
-        let Some(latest) = latest else {
+        let Some((request, latest)) = counted(head, latest, self.from, self.to) else {
             return;
         };
-        let Some(request) = &latest.request else {
-            return;
-        };
-        let Ok(day) = transaction_day(&request.transaction_date) else {
-            return;
-        };
-        if day < self.from || day > self.to {
-            return;
-        }
         let Some(raw) = &latest.audit else {
             tracing::warn!(quote = ?head.id, "committed before audits were kept; left out of the jurisdiction report");
             return;
@@ -316,4 +312,22 @@ pub fn jurisdictions_to_csv(rows: &[JurisdictionRow]) -> String {
         ]);
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// A report folded over quotes one at a time (see [`crate::store::Store::scan_quotes`]).
+pub trait Report {
+    /// Adds a quote, given its head and latest priced version.
+    fn add(&mut self, head: &QuoteHead, latest: Option<&QuoteVersion>);
+}
+
+impl Report for Liability {
+    fn add(&mut self, head: &QuoteHead, latest: Option<&QuoteVersion>) {
+        Liability::add(self, head, latest)
+    }
+}
+
+impl Report for ByJurisdiction {
+    fn add(&mut self, head: &QuoteHead, latest: Option<&QuoteVersion>) {
+        ByJurisdiction::add(self, head, latest)
+    }
 }

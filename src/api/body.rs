@@ -24,13 +24,8 @@ fn too_large(limit: usize) -> ApiError {
     ))
 }
 
-/// The whole body, or 413 as soon as it passes the size limit (by Content-Length or by
-/// count), or 408 when it has not arrived within the time limit.
-pub async fn read(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: BodyLimit,
-) -> Result<web::Bytes, ApiError> {
+/// A 413 at once when `Content-Length` declares more than the limit.
+fn refuse_declared(req: &HttpRequest, limit: BodyLimit) -> Result<(), ApiError> {
     let declared = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)
@@ -39,6 +34,17 @@ pub async fn read(
     if declared.is_some_and(|len| len > limit.bytes as u64) {
         return Err(too_large(limit.bytes));
     }
+    Ok(())
+}
+
+/// The whole body, or 413 as soon as it passes the size limit (by Content-Length or by
+/// count), or 408 when it has not arrived within the time limit.
+pub async fn read(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: BodyLimit,
+) -> Result<web::Bytes, ApiError> {
+    refuse_declared(req, limit)?;
     match tokio::time::timeout(limit.time, collect(payload, limit.bytes)).await {
         Ok(body) => body,
         Err(_) => Err(ApiError(LevyError::new(
@@ -77,14 +83,7 @@ pub async fn stream_to<T: Send + 'static>(
     limit: BodyLimit,
     consume: impl FnOnce(&mut dyn std::io::Read) -> Result<T, LevyError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit.bytes as u64) {
-        return Err(too_large(limit.bytes));
-    }
+    refuse_declared(req, limit)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, ()>>(8);
     let consumer = tokio::task::spawn_blocking(move || {
         let mut reader = ChannelReader {

@@ -16,6 +16,22 @@ fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), LevyError> {
     Ok(())
 }
 
+/// Folds the account's quotes into `report`, one at a time off the executor.
+async fn fold<R: report::Report + Send + 'static>(
+    state: &AppState,
+    account: &str,
+    report: R,
+) -> Result<R, LevyError> {
+    super::accounts::get(state, account)?;
+    state
+        .store
+        .fold_quotes(account.to_string(), report, |report, quote| {
+            report.add(&quote.head, quote.latest.as_ref())
+        })
+        .await
+        .map_err(crate::store::StoreError::into_client_error)
+}
+
 /// Committed, non-voided tax by jurisdiction and currency over a transaction-date
 /// range, from the audits kept at commit time (SPEC 10.8).
 pub async fn liability_by_jurisdiction(
@@ -25,17 +41,9 @@ pub async fn liability_by_jurisdiction(
     to: NaiveDate,
 ) -> Result<Vec<JurisdictionRow>, LevyError> {
     check_range(from, to)?;
-    super::accounts::get(state, account)?;
-    let report = state
-        .store
-        .fold_quotes(
-            account.to_string(),
-            report::ByJurisdiction::new(from, to),
-            |report, quote| report.add(&quote.head, quote.latest.as_ref()),
-        )
-        .await
-        .map_err(crate::store::StoreError::into_client_error)?;
-    Ok(report.rows())
+    Ok(fold(state, account, report::ByJurisdiction::new(from, to))
+        .await?
+        .rows())
 }
 
 /// Committed, non-voided tax by rate and currency over a transaction-date range.
@@ -46,15 +54,7 @@ pub async fn liability(
     to: NaiveDate,
 ) -> Result<Vec<LiabilityRow>, LevyError> {
     check_range(from, to)?;
-    super::accounts::get(state, account)?;
-    let report = state
-        .store
-        .fold_quotes(
-            account.to_string(),
-            report::Liability::new(from, to),
-            |report, quote| report.add(&quote.head, quote.latest.as_ref()),
-        )
-        .await
-        .map_err(crate::store::StoreError::into_client_error)?;
-    Ok(report.rows())
+    Ok(fold(state, account, report::Liability::new(from, to))
+        .await?
+        .rows())
 }

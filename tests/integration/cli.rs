@@ -22,12 +22,18 @@ fn write_temp(
     path
 }
 
-#[test]
-fn estimate_prints_the_response_from_a_file_and_from_stdin() {
-    let f = fixture("01_bigcommerce_example_50_percent");
+/// A fixture's rules and request as files in a temporary directory.
+fn fixture_files(name: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let f = fixture(name);
     let dir = tempfile::tempdir().unwrap();
     let rules = write_temp(&dir, "rules.json", &f["rules"]);
     let request = write_temp(&dir, "request.json", &f["request"]);
+    (dir, rules, request)
+}
+
+#[test]
+fn estimate_prints_the_response_from_a_file_and_from_stdin() {
+    let (_dir, rules, request) = fixture_files("01_bigcommerce_example_50_percent");
 
     let out = levy()
         .arg("estimate")
@@ -63,7 +69,7 @@ fn estimate_prints_the_response_from_a_file_and_from_stdin() {
         .stdin
         .take()
         .unwrap()
-        .write_all(&serde_json::to_vec(&f["request"]).unwrap())
+        .write_all(&std::fs::read(&request).unwrap())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -122,10 +128,7 @@ fn bad_input_exits_non_zero_naming_the_field_path() {
 /// and tax or why it charged nothing.
 #[test]
 fn estimate_explain_prints_how_each_line_was_taxed() {
-    let f = fixture("61_exempt_below_under_the_threshold");
-    let dir = tempfile::tempdir().unwrap();
-    let rules = write_temp(&dir, "rules.json", &f["rules"]);
-    let request = write_temp(&dir, "request.json", &f["request"]);
+    let (_dir, rules, request) = fixture_files("61_exempt_below_under_the_threshold");
     let out = levy()
         .args(["estimate", "--explain", "--rules"])
         .arg(&rules)
