@@ -79,6 +79,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                             .default_service(allow("POST")),
                     )
                     .service(
+                        web::resource("/{id}/rules/woocommerce")
+                            .route(web::get().to(export_woocommerce))
+                            .route(web::post().to(import_woocommerce))
+                            .default_service(allow("GET, POST")),
+                    )
+                    .service(
                         web::resource("/{id}/quotes/{quote_id}")
                             .route(web::get().to(get_quote))
                             .default_service(allow("GET")),
@@ -347,6 +353,35 @@ async fn import_zip_rates(
     .await?;
     let summary = service::rules::import_zip_rates(&state, &path, rows, from, q.dry_run).await?;
     Ok(data(summary))
+}
+
+/// `POST .../rules/woocommerce`, a WooCommerce tax rate CSV (SPEC 11.2) read as it arrives.
+async fn import_woocommerce(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    service::rules::get(&state, &path)?;
+    let rows = super::body::stream_to(&req, payload, super::admin_body(&state), |input| {
+        crate::rules::import::woocommerce::read(input)
+    })
+    .await?;
+    Ok(data(
+        service::rules::import_woocommerce(&state, &path, rows).await?,
+    ))
+}
+
+/// `GET .../rules/woocommerce`: the account's rules as a WooCommerce tax rate CSV.
+async fn export_woocommerce(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let rules = service::rules::get(&state, &path)?;
+    let csv = crate::rules::import::woocommerce::write(&rules)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .body(csv))
 }
 
 #[derive(Deserialize)]

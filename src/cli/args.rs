@@ -199,6 +199,26 @@ pub enum RulesCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Import a WooCommerce tax rate CSV, replacing what an earlier one imported.
+    #[command(after_help = "Example:
+  levy rules import-woocommerce acme tax_rates.csv")]
+    ImportWoocommerce {
+        /// The account that receives the rates.
+        account: String,
+        /// The CSV WooCommerce exports (Country code, State code, Postcode / ZIP, City, Rate %, ...).
+        file: PathBuf,
+    },
+    /// Write an account's rules as a WooCommerce tax rate CSV.
+    #[command(after_help = "Examples:
+  levy rules export-woocommerce acme
+  levy rules export-woocommerce acme -o tax_rates.csv")]
+    ExportWoocommerce {
+        /// The account's id.
+        account: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Read a store's tax classes, zones and rates from BigCommerce and install them.
     #[command(after_help = "Example:
   levy rules pull acme --store-hash abc123 --token $BC_TOKEN")]

@@ -377,6 +377,49 @@ fn rules(c: &AdminClient, command: RulesCmd) -> anyhow::Result<Body> {
             effective_from,
             dry_run,
         } => import_zip_rates(c, &account, &files, effective_from, dry_run),
+        RulesCmd::ImportWoocommerce { account, file } => {
+            use anyhow::Context;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let path = format!("/admin/accounts/{}/rules/woocommerce", seg(&account));
+            match c
+                .upload(&path, "text/csv", input)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+            {
+                Body::Json(v) => Ok(Body::Text(format!(
+                    "{account}: imported {} zones and {} rates from {}{}\n",
+                    v["data"]["zones"],
+                    v["data"]["rates"],
+                    file.display(),
+                    match v["data"]["classes_added"].as_array() {
+                        Some(c) if !c.is_empty() => format!(
+                            "; new classes: {}",
+                            c.iter()
+                                .filter_map(|x| x.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        _ => String::new(),
+                    }
+                ))),
+                other => Ok(other),
+            }
+        }
+        RulesCmd::ExportWoocommerce { account, output } => {
+            let body = c.call(
+                Method::GET,
+                &format!("/admin/accounts/{}/rules/woocommerce", seg(&account)),
+                None,
+            )?;
+            match (output, body) {
+                (Some(path), Body::Text(csv)) => {
+                    std::fs::write(&path, csv)
+                        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+                    Ok(Body::Text(format!("wrote {}\n", path.display())))
+                }
+                (_, body) => Ok(body),
+            }
+        }
         RulesCmd::Export { account, output } => {
             let body = c.call(
                 Method::GET,

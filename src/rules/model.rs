@@ -71,6 +71,8 @@ pub struct Zone {
 pub enum Imported {
     /// A US ZIP-code rate table (SPEC 11.1).
     ZipRates,
+    /// A WooCommerce tax rate CSV (SPEC 11.2).
+    Woocommerce,
 }
 
 /// `destination` (default): the zone of the address used; `origin`: a sale inside the

@@ -5,6 +5,7 @@ use super::accounts::{modify, not_found};
 use crate::error::{ErrorCode, LevyError};
 use crate::quote::Address;
 use crate::rules::editing::ZoneCheck;
+use crate::rules::import::woocommerce;
 use crate::rules::import::zip_rates::{self, ZipImportSummary, ZipRow};
 use crate::rules::{RulesDocument, ValidRules, Zone, DEFAULT_ZONE_ID};
 use crate::state::AppState;
@@ -57,6 +58,19 @@ pub async fn import_zip_rates(
     }
     edit(state, id, move |document| {
         zip_rates::apply(document, rows, from)
+    })
+    .await
+}
+
+/// Imports a WooCommerce tax rate CSV (SPEC 11.2) as one rules change, replacing what
+/// an earlier one made.
+pub async fn import_woocommerce(
+    state: &AppState,
+    id: &str,
+    rows: Vec<woocommerce::WooRow>,
+) -> Result<woocommerce::WooSummary, LevyError> {
+    edit(state, id, move |document| {
+        woocommerce::apply(document, rows)
     })
     .await
 }

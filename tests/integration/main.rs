@@ -27,4 +27,5 @@ mod reference;
 mod render;
 mod storage;
 mod wire;
+mod woocommerce;
 mod zip_rates;

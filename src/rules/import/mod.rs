@@ -1,5 +1,6 @@
 //! Importers: rule data a merchant already has, turned into a rules document.
-//! Today BigCommerce's manual tax; ZIP-code rate tables and WooCommerce files sit beside it.
+//! BigCommerce's manual tax, US ZIP-code rate tables and WooCommerce tax rate files.
 
 pub mod bigcommerce;
+pub mod woocommerce;
 pub mod zip_rates;
