@@ -294,3 +294,30 @@ async fn bad_tables_are_refused_with_file_and_line_and_change_nothing() {
     assert!(!ok);
     assert!(text.contains("--effective-from"), "{text}");
 }
+
+/// Fixture 76 prices the January sample; its rules are what the importer makes of it.
+#[test]
+fn the_sample_table_imports_to_the_rules_of_fixture_76() {
+    use levy::rules::import::zip_rates::{apply, ZipRows};
+    let csv = std::fs::read(sample("202401")).unwrap();
+    let mut reader = ZipRows::new(csv.as_slice());
+    let mut rows = Vec::new();
+    while let Some(row) = reader.next_row().unwrap() {
+        rows.push(row);
+    }
+    let mut doc = levy::rules::RulesDocument::default();
+    let from = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    apply(&mut doc, rows, from).unwrap();
+    let imported = serde_json::to_value(doc.validate().unwrap()).unwrap();
+    let path = format!(
+        "{}/fixtures/76_zip_table_sample_january.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let fixture: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let written: levy::rules::RulesDocument =
+        serde_json::from_value(fixture["rules"].clone()).unwrap();
+    assert_eq!(
+        imported,
+        serde_json::to_value(written.validate().unwrap()).unwrap()
+    );
+}
