@@ -94,19 +94,8 @@ async fn a_woocommerce_file_imports_prices_and_exports_back() {
     let login = app
         .account("acme", &[], &[], levy::rules::RulesDocument::default())
         .await;
-    let out = levy_cli(
-        &app.admin_address,
-        vec![
-            "rules".into(),
-            "import-woocommerce".into(),
-            "acme".into(),
-            file(),
-        ],
-    )
-    .await;
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let (ok, text) = cli_text(&app, &["rules", "import-woocommerce", "acme", &file()]).await;
+    assert!(ok, "{text}");
     assert!(
         text.contains("imported 4 zones and 8 rates")
             && text.contains("new classes: reduced-rate, shipping, zero-rate"),
@@ -117,22 +106,18 @@ async fn a_woocommerce_file_imports_prices_and_exports_back() {
     // Export: the same rows (Priority aside).
     let dir = tempfile::tempdir().unwrap();
     let exported = dir.path().join("export.csv");
-    let out = levy_cli(
-        &app.admin_address,
-        vec![
-            "rules".into(),
-            "export-woocommerce".into(),
-            "acme".into(),
-            "-o".into(),
-            exported.display().to_string(),
+    let (ok, text) = cli_text(
+        &app,
+        &[
+            "rules",
+            "export-woocommerce",
+            "acme",
+            "-o",
+            &exported.display().to_string(),
         ],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(ok, "{text}");
     let original = std::fs::read_to_string(file()).unwrap();
     let export = std::fs::read_to_string(&exported).unwrap();
     assert_eq!(
@@ -145,36 +130,23 @@ async fn a_woocommerce_file_imports_prices_and_exports_back() {
     let login2 = app
         .account("beta", &[], &[], levy::rules::RulesDocument::default())
         .await;
-    let out = levy_cli(
-        &app.admin_address,
-        vec![
-            "rules".into(),
-            "import-woocommerce".into(),
-            "beta".into(),
-            exported.display().to_string(),
+    let (ok, text) = cli_text(
+        &app,
+        &[
+            "rules",
+            "import-woocommerce",
+            "beta",
+            &exported.display().to_string(),
         ],
     )
     .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(ok, "{text}");
     let same = taxes(&app, &login2, &order("CA", "QC", "H2X 1Y4", "Montreal", "")).await;
     assert_eq!(same, ("15.47".to_string(), "1.55".to_string()));
 
     // A second import replaces the first, not adds to it.
-    let out = levy_cli(
-        &app.admin_address,
-        vec![
-            "rules".into(),
-            "import-woocommerce".into(),
-            "acme".into(),
-            file(),
-        ],
-    )
-    .await;
-    assert!(out.status.success());
+    let (ok, text) = cli_text(&app, &["rules", "import-woocommerce", "acme", &file()]).await;
+    assert!(ok, "{text}");
     prices_as_woocommerce_would(&app, &login).await;
 
     // What Levy cannot carry over is refused with the line and the reason; nothing changes.
@@ -184,18 +156,17 @@ async fn a_woocommerce_file_imports_prices_and_exports_back() {
         format!("{original}US,CA,90210,,1.0000,Beverly Hills,2,0,1,\n"),
     )
     .unwrap();
-    let out = levy_cli(
-        &app.admin_address,
-        vec![
-            "rules".into(),
-            "import-woocommerce".into(),
-            "acme".into(),
-            bad.display().to_string(),
+    let (ok, text) = cli_text(
+        &app,
+        &[
+            "rules",
+            "import-woocommerce",
+            "acme",
+            &bad.display().to_string(),
         ],
     )
     .await;
-    let text = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success());
+    assert!(!ok);
     assert!(
         text.contains("line 10") && text.contains("WooCommerce applies both"),
         "{text}"

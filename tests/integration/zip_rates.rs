@@ -42,20 +42,6 @@ async fn tax(app: &TestApp, login: &Login, path: &str, q: &Value) -> (String, Ve
     (price["total_tax"].to_string(), summary)
 }
 
-async fn cli(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let out = levy_cli(
-        &app.admin_address,
-        args.iter().map(|s| s.to_string()).collect(),
-    )
-    .await;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 /// Every one of `lines` is in the CLI's answer.
 fn says(text: &str, lines: &[&str]) {
     for line in lines {
@@ -74,7 +60,7 @@ async fn a_monthly_update_keeps_older_dates_on_older_rates() {
     let login = app.account("acme", &[], &[], own).await;
 
     // A dry run says what would change and changes nothing.
-    let (ok, text) = cli(
+    let (ok, text) = cli_text(
         &app,
         &[
             "rules",
@@ -105,7 +91,7 @@ async fn a_monthly_update_keeps_older_dates_on_older_rates() {
     );
 
     // January, dated by the file name.
-    let (ok, text) = cli(
+    let (ok, text) = cli_text(
         &app,
         &["rules", "import-zip-rates", "acme", &sample("202401")],
     )
@@ -162,7 +148,7 @@ async fn a_monthly_update_keeps_older_dates_on_older_rates() {
     }
 
     // February: Buffalo's county rate changes, 90210 leaves, 90211 joins.
-    let (ok, text) = cli(
+    let (ok, text) = cli_text(
         &app,
         &["rules", "import-zip-rates", "acme", &sample("202402")],
     )
@@ -248,7 +234,7 @@ async fn bad_tables_are_refused_with_file_and_line_and_change_nothing() {
     .unwrap();
     let a = dir.path().join("a.csv").display().to_string();
     let b = dir.path().join("b.csv").display().to_string();
-    let (ok, text) = cli(
+    let (ok, text) = cli_text(
         &app,
         &[
             "rules",
@@ -290,7 +276,7 @@ async fn bad_tables_are_refused_with_file_and_line_and_change_nothing() {
         .await;
     assert_eq!(res.status(), 404);
     // Without a date in the file name, the CLI asks for one.
-    let (ok, text) = cli(&app, &["rules", "import-zip-rates", "acme", &a]).await;
+    let (ok, text) = cli_text(&app, &["rules", "import-zip-rates", "acme", &a]).await;
     assert!(!ok);
     assert!(text.contains("--effective-from"), "{text}");
 }

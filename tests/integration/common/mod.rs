@@ -193,6 +193,22 @@ pub async fn levy_cli(admin: &str, args: Vec<String>) -> std::process::Output {
     .unwrap()
 }
 
+/// Runs the `levy` CLI against `app`'s admin API: whether it succeeded, and its standard
+/// output followed by its standard error.
+pub async fn cli_text(app: &TestApp, args: &[&str]) -> (bool, String) {
+    let out = levy_cli(
+        &app.admin_address,
+        args.iter().map(|s| s.to_string()).collect(),
+    )
+    .await;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 pub async fn json(res: reqwest::Response) -> Value {
     let bytes = res.bytes().await.unwrap();
     serde_json::from_slice(&bytes)
