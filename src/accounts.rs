@@ -29,6 +29,10 @@ pub struct Account {
     #[serde(default)]
     pub rules: ValidRules,
     pub created_at: DateTime<Utc>,
+    /// The BigCommerce app's installation in this account's store, when installed
+    /// through it (`/app/auth`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<crate::app::AppInstall>,
 }
 
 /// A username and the salted hash of its password; the password itself is never kept.
@@ -286,6 +290,7 @@ mod tests {
             credentials: vec![Credential::new(format!("{id}-user"), password)],
             rules: ValidRules::empty(),
             created_at: Utc::now(),
+            app: None,
         }
     }
 

@@ -48,6 +48,43 @@ pub struct Config {
     /// `text` (default) or `json` log lines (`LEVY_LOG_FORMAT`); `LEVY_LOG` is the filter.
     #[serde(default)]
     pub log_format: crate::logging::LogFormat,
+    /// The BigCommerce app's OAuth client id (`LEVY_BC_CLIENT_ID`); with the secret and
+    /// the provider id it turns on `/app/*` (docs/bigcommerce-app.md).
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub bc_client_id: Option<String>,
+    /// The app's client secret: `LEVY_BC_CLIENT_SECRET` only, never the file.
+    #[serde(default, skip)]
+    pub bc_client_secret: Option<String>,
+    /// A file holding the client secret (`LEVY_BC_CLIENT_SECRET_FILE`).
+    #[serde(default)]
+    pub bc_client_secret_file: Option<PathBuf>,
+    /// The tax provider id BigCommerce gave Levy (`LEVY_BC_PROVIDER_ID`).
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub bc_provider_id: Option<String>,
+    /// Where the OAuth code is exchanged (`LEVY_BC_LOGIN_URL`).
+    #[serde(default = "default_login_url", deserialize_with = "lenient_string")]
+    pub bc_login_url: String,
+    /// BigCommerce's API (`LEVY_BC_API_BASE`), as for `levy connect`.
+    #[serde(default = "default_api_base", deserialize_with = "lenient_string")]
+    pub bc_api_base: String,
+    /// The public address BigCommerce reaches Levy at (`https://tax.example.com`); the auth
+    /// callback registered in the developer portal is this plus `/app/auth`. Without it,
+    /// the scheme and host of the callback request are used.
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub bc_app_url: Option<String>,
+    /// Local development without TLS: console cookies go without `Secure` and with
+    /// `SameSite=Lax` (`LEVY_BC_INSECURE_COOKIES=true`). Never in production: inside
+    /// BigCommerce's iframe only `SameSite=None; Secure` cookies are sent.
+    #[serde(default)]
+    pub bc_insecure_cookies: bool,
+}
+
+fn default_login_url() -> String {
+    "https://login.bigcommerce.com".into()
+}
+
+fn default_api_base() -> String {
+    crate::connect::DEFAULT_API_BASE.into()
 }
 
 /// Which storage backend, and its settings.
@@ -228,6 +265,7 @@ impl Config {
                         "admin_token",
                         "demo__password",
                         "database_url",
+                        "bc_client_secret",
                     ]
                     .contains(&key.as_str())
                 })
@@ -252,6 +290,14 @@ impl Config {
             (&mut config.demo, std::env::var_os("LEVY_DEMO__PASSWORD"))
         {
             demo.password = secret(password, "LEVY_DEMO__PASSWORD")?;
+        }
+        if let Some(s) = std::env::var_os("LEVY_BC_CLIENT_SECRET") {
+            config.bc_client_secret = Some(secret(s, "LEVY_BC_CLIENT_SECRET")?);
+        }
+        if let Some(f) = &mut config.bc_client_secret_file {
+            if f.is_relative() {
+                *f = base.join(&*f);
+            }
         }
         if let Some(mb) = config.cache_mb.take() {
             config.store.cache_mb = mb;
@@ -283,6 +329,14 @@ impl Config {
             cache_mb: None,
             demo: None,
             log_format: Default::default(),
+            bc_client_id: None,
+            bc_client_secret: None,
+            bc_client_secret_file: None,
+            bc_provider_id: None,
+            bc_login_url: default_login_url(),
+            bc_api_base: default_api_base(),
+            bc_app_url: None,
+            bc_insecure_cookies: false,
         }
     }
 

@@ -268,6 +268,103 @@ fn admin_json(body: Body) -> anyhow::Result<Value> {
     }
 }
 
+/// Levy's side of onboarding: the account's credentials and rules. The CLI reaches it
+/// through the admin API ([`AdminClient`]); the BigCommerce app through the service layer
+/// in process. Either way the steps of [`connect`] are the same.
+pub trait Registry {
+    /// Usernames of the account's credentials that were pushed to this store.
+    fn store_credentials(&self, account: &str, store_hash: &str) -> anyhow::Result<Vec<String>>;
+    /// Makes an account limited to some stores accept this one too (else BigCommerce's
+    /// calls would get 401).
+    fn allow_store(&self, account: &str, store_hash: &str) -> anyhow::Result<()>;
+    /// A new credential for this store: (username, password).
+    fn create_credential(
+        &self,
+        account: &str,
+        store_hash: &str,
+    ) -> anyhow::Result<(String, String)>;
+    fn revoke(&self, account: &str, username: &str) -> anyhow::Result<()>;
+    /// The account's rules document.
+    fn rules(&self, account: &str) -> anyhow::Result<RulesDocument>;
+    /// Replaces the account's rules; the document as stored.
+    fn put_rules(&self, account: &str, rules: RulesDocument) -> anyhow::Result<RulesDocument>;
+}
+
+impl AdminClient {
+    fn account_json(&self, account: &str) -> anyhow::Result<Value> {
+        admin_json(self.call(Method::GET, &format!("/admin/accounts/{account}"), None)?)
+    }
+}
+
+impl Registry for AdminClient {
+    fn store_credentials(&self, account: &str, store_hash: &str) -> anyhow::Result<Vec<String>> {
+        Ok(store_credentials(&self.account_json(account)?, store_hash))
+    }
+
+    fn allow_store(&self, account: &str, store_hash: &str) -> anyhow::Result<()> {
+        let current = self.account_json(account)?;
+        let hashes: Vec<String> = current["data"]["store_hashes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !hashes.is_empty() && !hashes.iter().any(|h| h == store_hash) {
+            let mut all = hashes;
+            all.push(store_hash.to_string());
+            self.call(
+                Method::PATCH,
+                &format!("/admin/accounts/{account}"),
+                Some(&json!({"store_hashes": all})),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn create_credential(
+        &self,
+        account: &str,
+        store_hash: &str,
+    ) -> anyhow::Result<(String, String)> {
+        let created = admin_json(self.call(
+            Method::POST,
+            &format!("/admin/accounts/{account}/credentials"),
+            Some(&json!({"store_hash": store_hash})),
+        )?)?;
+        let field = |k: &str| created["data"][k].as_str().unwrap_or_default().to_string();
+        Ok((field("username"), field("password")))
+    }
+
+    fn revoke(&self, account: &str, username: &str) -> anyhow::Result<()> {
+        self.call(
+            Method::DELETE,
+            &format!("/admin/accounts/{account}/credentials/{username}"),
+            None,
+        )?;
+        Ok(())
+    }
+
+    fn rules(&self, account: &str) -> anyhow::Result<RulesDocument> {
+        let current = admin_json(self.call(
+            Method::GET,
+            &format!("/admin/accounts/{account}/rules"),
+            None,
+        )?)?;
+        Ok(serde_json::from_value(current)?)
+    }
+
+    fn put_rules(&self, account: &str, rules: RulesDocument) -> anyhow::Result<RulesDocument> {
+        let stored = admin_json(self.call(
+            Method::PUT,
+            &format!("/admin/accounts/{account}/rules"),
+            Some(&serde_json::to_value(&rules)?),
+        )?)?;
+        Ok(serde_json::from_value(stored)?)
+    }
+}
+
 /// Credentials of the account that were pushed to this store.
 fn store_credentials(account: &Value, store_hash: &str) -> Vec<String> {
     account["data"]["credentials"]
@@ -281,59 +378,19 @@ fn store_credentials(account: &Value, store_hash: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn revoke(admin: &AdminClient, account: &str, username: &str) -> anyhow::Result<()> {
-    admin.call(
-        Method::DELETE,
-        &format!("/admin/accounts/{account}/credentials/{username}"),
-        None,
-    )?;
-    Ok(())
-}
-
 /// `levy connect`: push a fresh credential to the store; on rotation revoke the old
 /// ones only after BigCommerce confirms the new one.
 pub fn connect(
-    admin: &AdminClient,
+    admin: &dyn Registry,
     bc: &BigCommerce,
     account: &str,
     provider_id: &str,
     profile: Option<&str>,
 ) -> anyhow::Result<Connected> {
     let store = bc.store_hash().to_string();
-    let current =
-        admin_json(admin.call(Method::GET, &format!("/admin/accounts/{account}"), None)?)?;
-    let old = store_credentials(&current, &store);
-    // An account limited to some stores must accept this one, or BigCommerce's calls would get 401.
-    let hashes: Vec<String> = current["data"]["store_hashes"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|h| h.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    if !hashes.is_empty() && !hashes.contains(&store) {
-        let mut all = hashes.clone();
-        all.push(store.clone());
-        admin.call(
-            Method::PATCH,
-            &format!("/admin/accounts/{account}"),
-            Some(&json!({"store_hashes": all})),
-        )?;
-    }
-    let created = admin_json(admin.call(
-        Method::POST,
-        &format!("/admin/accounts/{account}/credentials"),
-        Some(&json!({"store_hash": store})),
-    )?)?;
-    let username = created["data"]["username"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let password = created["data"]["password"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let old = admin.store_credentials(account, &store)?;
+    admin.allow_store(account, &store)?;
+    let (username, password) = admin.create_credential(account, &store)?;
 
     if let Err(refused) = bc.put_connection(provider_id, &username, &password, profile) {
         // The PUT may have taken effect even though its answer was lost: ask before revoking.
@@ -342,7 +399,7 @@ pub fn connect(
                 .get_connection(provider_id)
                 .is_ok_and(|c| c.username.as_deref() == Some(&username));
         if !took_effect {
-            revoke(admin, account, &username)?;
+            admin.revoke(account, &username)?;
             anyhow::bail!(
                 "{refused}. The new credential was revoked; the store keeps its current one."
             );
@@ -355,7 +412,7 @@ pub fn connect(
         ),
     };
     if confirmed.username.as_deref() != Some(username.as_str()) {
-        revoke(admin, account, &username)?;
+        admin.revoke(account, &username)?;
         anyhow::bail!(
             "BigCommerce did not take the new credential (it reports username {:?}); the new credential was revoked and the store keeps its current one",
             confirmed.username.unwrap_or_default()
@@ -368,7 +425,7 @@ pub fn connect(
     }
     let mut revoked = Vec::new();
     for name in old.into_iter().filter(|n| n != &username) {
-        revoke(admin, account, &name)?;
+        admin.revoke(account, &name)?;
         revoked.push(name);
     }
     Ok(Connected {
@@ -383,17 +440,16 @@ pub fn connect(
 /// `levy disconnect`: remove the connection at BigCommerce, then revoke the account's
 /// credentials for that store.
 pub fn disconnect(
-    admin: &AdminClient,
+    admin: &dyn Registry,
     bc: &BigCommerce,
     account: &str,
     provider_id: &str,
 ) -> anyhow::Result<Value> {
-    let current =
-        admin_json(admin.call(Method::GET, &format!("/admin/accounts/{account}"), None)?)?;
+    let credentials = admin.store_credentials(account, bc.store_hash())?;
     let status = bc.delete_connection(provider_id)?;
     let mut revoked = Vec::new();
-    for name in store_credentials(&current, bc.store_hash()) {
-        revoke(admin, account, &name)?;
+    for name in credentials {
+        admin.revoke(account, &name)?;
         revoked.push(name);
     }
     Ok(json!({"store_hash": bc.store_hash(), "connection": status, "revoked": revoked}))
@@ -420,23 +476,16 @@ pub fn status(
 
 /// `levy rules pull`: the store's zones, rates and classes as the account's rules,
 /// keeping the account's own settings.
-pub fn pull(admin: &AdminClient, bc: &BigCommerce, account: &str) -> anyhow::Result<RulesDocument> {
+pub fn pull(
+    admin: &dyn Registry,
+    bc: &BigCommerce,
+    account: &str,
+) -> anyhow::Result<RulesDocument> {
     let zones = bc.zones()?;
     let rates = bc.rates()?;
     let classes = bc.classes()?;
-    let current = admin_json(admin.call(
-        Method::GET,
-        &format!("/admin/accounts/{account}/rules"),
-        None,
-    )?)?;
-    let settings: Settings =
-        serde_json::from_value(current["settings"].clone()).unwrap_or_default();
+    let settings: Settings = admin.rules(account)?.settings;
     let doc = crate::rules::import::bigcommerce::rules(zones, rates, classes, settings)
         .map_err(|e| anyhow::anyhow!("the store's tax setup does not load: {e}"))?;
-    let stored = admin_json(admin.call(
-        Method::PUT,
-        &format!("/admin/accounts/{account}/rules"),
-        Some(&serde_json::to_value(&doc)?),
-    )?)?;
-    Ok(serde_json::from_value(stored)?)
+    admin.put_rules(account, doc.into_document())
 }

@@ -76,6 +76,8 @@ error_codes! {
     HeadersTooLarge = "headers_too_large", 431;
     /// Something failed on our side; details go to the log, not to the client.
     Internal = "internal", 500;
+    /// BigCommerce refused or failed a call Levy made for this request (app install).
+    Upstream = "upstream", 502;
 }
 
 impl Serialize for ErrorCode {

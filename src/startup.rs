@@ -48,6 +48,7 @@ impl Application {
             account_writes: Arc::new(tokio::sync::Mutex::new(())),
             metrics,
             admin_token: admin_token(&config)?,
+            app: crate::app::AppSettings::from_config(&config)?.map(Arc::new),
         });
         if let Some(demo) = &config.demo {
             bootstrap_demo(&state, demo).await?;
@@ -82,7 +83,7 @@ impl Application {
                 max_connections: limits.connections_per_worker,
                 head_timeout: std::time::Duration::from_secs(limits.head_timeout_secs),
             },
-            move || app(&shared, "public", api::provider::routes),
+            move || app(&shared, "public", api::public_routes),
         )?;
 
         let admin_listener = TcpListener::bind(&config.admin_listen).map_err(|e| {

@@ -23,4 +23,6 @@ pub struct AppState {
     pub heavy: crate::lanes::Lane,
     /// The admin listener's bearer token.
     pub admin_token: String,
+    /// The BigCommerce app, when configured (`/app/*`).
+    pub app: Option<Arc<crate::app::AppSettings>>,
 }

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod console;
 pub mod provider;
 pub mod server;
 pub mod tax;
@@ -124,4 +125,10 @@ pub async fn json_body<T: serde::de::DeserializeOwned>(
 /// `{"data": ..., "meta": {}}`, the envelope of BigCommerce's v3 APIs and of the admin API.
 pub fn data(value: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"data": value, "meta": {}}))
+}
+
+/// The public listener: the provider API, and the BigCommerce app with its console.
+pub fn public_routes(cfg: &mut actix_web::web::ServiceConfig) {
+    provider::routes(cfg);
+    console::routes(cfg);
 }

@@ -120,6 +120,7 @@ pub async fn create_account(state: &AppState, new: NewAccount) -> Result<Account
             credentials: vec![],
             rules: ValidRules::empty(),
             created_at: Utc::now(),
+            app: None,
         };
         Ok((Some(account.clone()), account))
     })

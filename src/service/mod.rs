@@ -3,6 +3,7 @@
 //! [`crate::state::AppState`] and never on HTTP types.
 
 pub mod accounts;
+pub mod app;
 pub mod backup;
 pub mod quotes;
 pub mod reports;

@@ -58,3 +58,30 @@ pub async fn liability(
         .await?
         .rows())
 }
+
+/// Committed, non-voided tax by month of the transaction date and currency.
+pub async fn by_month(
+    state: &AppState,
+    account: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<report::MonthRow>, LevyError> {
+    check_range(from, to)?;
+    Ok(fold(state, account, report::ByMonth::new(from, to))
+        .await?
+        .rows())
+}
+
+/// The newest committed quotes of one of the account's stores.
+pub async fn recent(
+    state: &AppState,
+    account: &str,
+    store_hash: &str,
+    limit: usize,
+) -> Result<Vec<report::RecentQuote>, LevyError> {
+    let mut rows = fold(state, account, report::Recent::new(store_hash, limit))
+        .await?
+        .rows();
+    rows.truncate(limit);
+    Ok(rows)
+}

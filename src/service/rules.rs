@@ -133,3 +133,95 @@ pub fn zone_check(
     }
     Ok((zones, reasons))
 }
+
+/// An address to explain (the console's "which rate applies?").
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AddressCheck {
+    #[serde(default)]
+    pub country_code: String,
+    #[serde(default)]
+    pub region_code: String,
+    #[serde(default)]
+    pub postal_code: String,
+    #[serde(default)]
+    pub city: String,
+    /// The tax class of the sample item (`0`, the default class, when blank).
+    #[serde(default)]
+    pub class_id: String,
+    /// The sample item's tax-exclusive price (`100.00` when blank).
+    #[serde(default)]
+    pub amount: String,
+}
+
+/// Which zone and rates apply to an address, explained as SPEC 10.8 does: the zone and
+/// why, then a one-item quote of `amount` priced today and audited line by line.
+pub fn explain_address(
+    state: &AppState,
+    id: &str,
+    check: &AddressCheck,
+) -> Result<(Option<Zone>, serde_json::Value, String), LevyError> {
+    let blank = |s: &str, d: &str| {
+        if s.trim().is_empty() {
+            d.to_string()
+        } else {
+            s.trim().to_string()
+        }
+    };
+    let address = serde_json::json!({
+        "country_code": check.country_code.trim(),
+        "region_code": check.region_code.trim(),
+        "postal_code": check.postal_code.trim(),
+        "city": check.city.trim(),
+    });
+    let amount = blank(&check.amount, "100.00");
+    let amount: serde_json::Value = serde_json::from_str(&amount)
+        .ok()
+        .filter(serde_json::Value::is_number)
+        .ok_or_else(|| {
+            LevyError::at(
+                ErrorCode::InvalidField,
+                "amount",
+                "the price is a number, like 100.00",
+            )
+        })?;
+    let line = |id: &str, kind: &str, amount: serde_json::Value, class: &str| {
+        serde_json::json!({
+            "id": id, "item_code": id, "name": id, "type": kind, "quantity": 1, "tax_exempt": false,
+            "price": {"amount": amount, "tax_inclusive": false},
+            "tax_class": {"code": "", "class_id": class, "name": class},
+        })
+    };
+    let class = blank(&check.class_id, "0");
+    let request = serde_json::json!({
+        "id": "address-check",
+        "currency_code": "USD",
+        "customer": {"customer_id": "0", "customer_group_id": "0"},
+        "transaction_date": chrono::Utc::now().to_rfc3339(),
+        "documents": [{
+            "id": "check",
+            "billing_address": address, "destination_address": address, "origin_address": address,
+            "shipping": line("shipping", "shipping", 0.into(), "0"),
+            "handling": line("handling", "handling", 0.into(), "0"),
+            "items": [line("item", "item", amount, &class)],
+        }],
+    });
+    let request: crate::quote::QuoteRequest = crate::json::parse(request.to_string().as_bytes())?;
+    let directory = state.directory.load();
+    let live = directory.get(id).ok_or_else(|| not_found(id))?;
+    let computed = crate::engine::compute_audited(&live.rules, &request)?;
+    let text = computed
+        .audit
+        .as_ref()
+        .map(crate::audit::explain)
+        .unwrap_or_default();
+    let document = &request.documents[0];
+    let m = live.rules.zone_for(&document.destination_address, "0");
+    let zone = live
+        .account
+        .rules
+        .zones
+        .iter()
+        .find(|z| z.id == m.zone_id)
+        .cloned();
+    Ok((zone, m.explain(), text))
+}

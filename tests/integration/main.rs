@@ -5,7 +5,9 @@ mod common;
 
 mod admin_api;
 mod admin_reports;
+mod app;
 mod backup;
+mod browser;
 mod cli;
 mod cli_admin;
 mod cli_usage;

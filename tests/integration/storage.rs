@@ -70,7 +70,10 @@ fn account(id: &str) -> Account {
     let mut a: Account = serde_json::from_value(serde_json::json!({
         "id": id, "store_hashes": ["s1"], "profiles": [format!("{id}.example")],
         "created_at": "2026-01-01T00:00:00Z",
-        "rules": {"rates": [{"id": 1, "tax_zone_id": 1, "name": "T", "class_rates": [{"tax_class_id": 0, "rate": 10}]}]}
+        "rules": {"rates": [{"id": 1, "tax_zone_id": 1, "name": "T", "class_rates": [{"tax_class_id": 0, "rate": 10}]}]},
+        "app": {"store_hash": "s1", "access_token": "v1:c2VhbGVk", "scope": "store_v2_information",
+                "owner": {"id": 1, "email": "o@x.y"}, "users": [{"id": 1, "email": "o@x.y"}],
+                "installed_at": "2026-01-01T00:00:00Z"}
     }))
     .unwrap();
     a.credentials = vec![serde_json::from_value(serde_json::json!({

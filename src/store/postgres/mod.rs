@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("0001_init.sql")),
     (2, include_str!("0002_directory.sql")),
     (3, include_str!("0003_audit.sql")),
+    (4, include_str!("0004_app.sql")),
 ];
 /// The channel nodes are told on that accounts changed.
 const DIRECTORY_CHANNEL: &str = "levy_directory";
@@ -392,7 +393,7 @@ async fn read_accounts(c: &impl GenericClient) -> Result<Vec<Account>, StoreErro
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
     let rows = c
         .query(
-            "SELECT a.id, a.store_hashes, a.profiles, a.created_at, r.document FROM accounts a \
+            "SELECT a.id, a.store_hashes, a.profiles, a.created_at, r.document, a.app FROM accounts a \
              LEFT JOIN rules r ON r.account_id = a.id ORDER BY a.id",
             &[],
         )
@@ -401,6 +402,7 @@ async fn read_accounts(c: &impl GenericClient) -> Result<Vec<Account>, StoreErro
     let mut accounts = Vec::with_capacity(rows.len());
     for row in rows {
         let document: Option<String> = row.get(4);
+        let app: Option<String> = row.get(5);
         accounts.push(Account {
             id: row.get(0),
             store_hashes: row.get(1),
@@ -410,6 +412,10 @@ async fn read_accounts(c: &impl GenericClient) -> Result<Vec<Account>, StoreErro
             rules: match document {
                 Some(d) => serde_json::from_str(&d).map_err(|e| corrupt(&e))?,
                 None => Default::default(),
+            },
+            app: match app {
+                Some(a) => Some(serde_json::from_str(&a).map_err(|e| corrupt(&e))?),
+                None => None,
             },
         });
     }
@@ -443,14 +449,20 @@ async fn read_account(c: &impl GenericClient, id: &str) -> Result<Option<Account
 
 async fn write_account(c: &impl GenericClient, account: &Account) -> Result<(), StoreError> {
     let document = serde_json::to_string(&account.rules).map_err(backend)?;
+    let app = match &account.app {
+        Some(a) => Some(serde_json::to_string(a).map_err(backend)?),
+        None => None,
+    };
     c.execute(
-        "INSERT INTO accounts (id, store_hashes, profiles, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO UPDATE SET store_hashes = $2, profiles = $3",
+        "INSERT INTO accounts (id, store_hashes, profiles, created_at, app) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET store_hashes = $2, profiles = $3, app = $5",
         &[
             &account.id,
             &account.store_hashes,
             &account.profiles,
             &account.created_at,
+            &app,
         ],
     )
     .await

@@ -53,6 +53,21 @@ pub struct State {
     pub classes: Vec<Value>,
     pub received: Vec<Received>,
     pub faults: Faults,
+    /// The app's OAuth side (`POST /oauth2/token` of login.bigcommerce.com), when set.
+    pub oauth: Option<OAuthApp>,
+    /// Further stores the API answers for (one connection slot shared by all).
+    pub extra_stores: Vec<String>,
+}
+
+/// A registered app as BigCommerce's login service knows it.
+#[derive(Debug, Clone, Default)]
+pub struct OAuthApp {
+    pub client_id: String,
+    pub client_secret: String,
+    /// The code each install's redirect carries; the exchange answers with `token`.
+    pub code: String,
+    pub user_id: u64,
+    pub email: String,
 }
 
 #[derive(Clone)]
@@ -99,6 +114,12 @@ impl StandIn {
         self.state.lock().unwrap().connection.clone()
     }
 
+    /// Also acts as BigCommerce's login service for this app.
+    pub fn with_oauth(self, app: OAuthApp) -> StandIn {
+        self.state.lock().unwrap().oauth = Some(app);
+        self
+    }
+
     pub fn set_faults(&self, faults: Faults) {
         self.state.lock().unwrap().faults = faults;
     }
@@ -137,6 +158,9 @@ async fn handle(
             s.provider_id.clone(),
         )
     };
+    if req.path() == "/oauth2/token" {
+        return oauth(&body, &state);
+    }
     if token.as_deref() != Some(expected_token.as_str()) {
         return problem(401, "You have not provided a valid X-Auth-Token.");
     }
@@ -145,7 +169,8 @@ async fn handle(
     if segments.len() < 3 || segments[0] != "stores" || segments[2] != "v3" {
         return problem(404, "Not Found");
     }
-    if segments[1] != store_hash {
+    let extra = state.lock().unwrap().extra_stores.clone();
+    if segments[1] != store_hash && !extra.iter().any(|h| h == segments[1]) {
         return problem(404, "Store not found");
     }
     let rest = &segments[3..];
@@ -277,4 +302,39 @@ async fn connection(
         }
         _ => problem(405, "Method Not Allowed"),
     }
+}
+
+/// `POST /oauth2/token` (form-encoded, as BigCommerce's app guide shows): the app's
+/// client id and secret, the code, `grant_type=authorization_code`, a redirect URI and
+/// the store context; the store's token in return.
+fn oauth(body: &[u8], state: &Arc<Mutex<State>>) -> HttpResponse {
+    // A form body has the syntax of a query string.
+    let form: HashMap<String, String> =
+        web::Query::<HashMap<String, String>>::from_query(std::str::from_utf8(body).unwrap_or(""))
+            .map(|q| q.into_inner())
+            .unwrap_or_default();
+    let s = state.lock().unwrap();
+    let Some(app) = &s.oauth else {
+        return problem(404, "Not Found");
+    };
+    let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    let store = field("context").strip_prefix("stores/").unwrap_or_default();
+    let known_store = store == s.store_hash || s.extra_stores.iter().any(|h| h == store);
+    if field("client_id") != app.client_id
+        || field("client_secret") != app.client_secret
+        || field("code") != app.code
+        || field("grant_type") != "authorization_code"
+        || !field("redirect_uri").ends_with("/app/auth")
+        || !known_store
+    {
+        return HttpResponse::Unauthorized().json(json!({"error": "invalid_grant"}));
+    }
+    HttpResponse::Ok().json(json!({
+        "access_token": s.token,
+        "scope": field("scope"),
+        "user": {"id": app.user_id, "username": app.email, "email": app.email},
+        "owner": {"id": app.user_id, "username": app.email, "email": app.email},
+        "context": format!("stores/{store}"),
+        "account_uuid": "9a2d5b1e-0000-4000-8000-000000000001",
+    }))
 }

@@ -214,6 +214,7 @@ pub async fn json(res: reqwest::Response) -> Value {
     serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
 }
+pub mod app;
 pub mod bigcommerce;
 pub mod postgres;
 pub mod process;

@@ -331,3 +331,20 @@ impl Report for ByJurisdiction {
         ByJurisdiction::add(self, head, latest)
     }
 }
+
+mod monthly;
+mod recent;
+pub use monthly::{months_to_csv, ByMonth, MonthRow};
+pub use recent::{Recent, RecentQuote};
+
+/// Total tax of a priced version's response (all lines, all rates).
+fn total_tax(latest: &QuoteVersion) -> Option<Decimal> {
+    let raw = latest.response.as_ref()?;
+    let response = serde_json::from_str::<QuoteResponse>(raw.get()).ok()?;
+    Some(
+        lines(&response)
+            .flat_map(|l| l.price.sales_tax_summary.iter())
+            .map(|t| t.amount)
+            .sum(),
+    )
+}
