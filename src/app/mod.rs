@@ -131,3 +131,47 @@ pub fn store_hash_of(context: &str) -> Option<&str> {
         !hash.is_empty() && hash.len() <= 32 && hash.bytes().all(|b| b.is_ascii_alphanumeric());
     ok.then_some(hash)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_is_on_with_all_three_settings_and_refused_with_some() {
+        let dir = tempfile_dir();
+        let mut config = Config::ephemeral(&dir);
+        assert!(AppSettings::from_config(&config).unwrap().is_none());
+        config.bc_client_id = Some("id".into());
+        let e = AppSettings::from_config(&config).unwrap_err().to_string();
+        assert!(
+            e.contains("LEVY_BC_CLIENT_SECRET") && e.contains("LEVY_BC_PROVIDER_ID"),
+            "{e}"
+        );
+        let file = dir.join("secret");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        config.bc_client_secret_file = Some(file);
+        config.bc_provider_id = Some("levy".into());
+        let s = AppSettings::from_config(&config).unwrap().unwrap();
+        assert_eq!(s.client_secret, "s3cret");
+        assert_eq!(
+            s.session_key,
+            AppSettings::new("x", "s3cret", "y").session_key
+        );
+        assert_ne!(s.session_key, s.seal_key);
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("levy-app-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn a_context_names_a_store() {
+        assert_eq!(store_hash_of("stores/abc123"), Some("abc123"));
+        for bad in ["abc123", "stores/", "stores/a/b", "stores/a b", "users/1"] {
+            assert_eq!(store_hash_of(bad), None, "{bad}");
+        }
+    }
+}

@@ -2,8 +2,9 @@
 //! chromedriver (W3C WebDriver) by fantoccini, against Levy and the stand-in for
 //! BigCommerce. Install -> console -> change a rate -> an estimate reflects it -> commit
 //! -> the report and its chart show it -> uninstall -> the credential is refused. Each
-//! page is saved under `target/screenshots/`. There is no skip: a machine without
-//! `chromium` and `chromium-driver` (which `.ci/run` installs) fails this test.
+//! page is saved under `target/screenshots/`. `scripts/chromium-deps` installs the
+//! `chromium` and `chromium-driver` packages when missing (as `.ci/run` does); there is
+//! no skip: a machine that cannot have them fails this test.
 
 use crate::common;
 use common::app::*;
@@ -38,10 +39,16 @@ fn free_port() -> u16 {
 }
 
 async fn driver() -> Driver {
-    let exe = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("chromedriver is installed (Debian packages chromium and chromium-driver; .ci/run installs them)");
+    let out = Command::new(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/chromium-deps"))
+        .output()
+        .expect("scripts/chromium-deps runs");
+    assert!(
+        out.status.success(),
+        "Chromium and chromedriver could not be installed (scripts/chromium-deps): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exe = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(Path::new(&exe).exists(), "no chromedriver at {exe}");
     let port = free_port();
     let child = Command::new(exe)
         .arg(format!("--port={port}"))
