@@ -83,3 +83,56 @@ fn json_logs_are_one_object_per_line() {
     assert!(!log.contains('\u{1b}'));
     assert!(!log.contains(PASSWORD));
 }
+
+/// The app's install is logged with the BigCommerce user; its OAuth token, code and the
+/// client secret never are (issue 17).
+#[test]
+fn the_apps_install_is_logged_with_the_user_and_never_its_secrets() {
+    use crate::common::app::{ohio, BC_TOKEN, CLIENT_ID, CLIENT_SECRET, CODE, PROVIDER};
+    use crate::common::bigcommerce::{OAuthApp, StandIn};
+    let bc = StandIn::start("log123", PROVIDER, BC_TOKEN).with_oauth(OAuthApp {
+        client_id: CLIENT_ID.into(),
+        client_secret: CLIENT_SECRET.into(),
+        code: CODE.into(),
+        user_id: 7,
+        email: "merchant@example.com".into(),
+    });
+    ohio(&bc);
+    let dir = tempfile::tempdir().unwrap();
+    let config = process::write_config(dir.path(), &dir.path().join("data"));
+    let log = dir.path().join("levy.log");
+    let env = [
+        ("LEVY_BC_CLIENT_ID", CLIENT_ID),
+        ("LEVY_BC_CLIENT_SECRET", CLIENT_SECRET),
+        ("LEVY_BC_PROVIDER_ID", PROVIDER),
+        ("LEVY_BC_LOGIN_URL", bc.base.as_str()),
+        ("LEVY_BC_API_BASE", bc.base.as_str()),
+    ];
+    let mut server = process::start_logging(&config, &env, &log);
+    let res = reqwest::blocking::Client::new()
+        .get(format!(
+            "{}/app/auth?code={CODE}&scope=store_v2_information&context=stores/log123",
+            server.address
+        ))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    server.stop();
+    let log = std::fs::read_to_string(&log).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("app installed"))
+        .unwrap_or_else(|| panic!("no install line:\n{log}"));
+    for field in [
+        "merchant@example.com",
+        "user_id=7",
+        "store=log123",
+        "account=bc-log123",
+    ] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    for secret in [BC_TOKEN, CODE, CLIENT_SECRET] {
+        assert!(!log.contains(secret), "{secret} reached the log:\n{log}");
+    }
+}
