@@ -290,6 +290,17 @@ pub trait Registry {
     fn put_rules(&self, account: &str, rules: RulesDocument) -> anyhow::Result<RulesDocument>;
 }
 
+/// The store hashes an account limited to `hashes` needs so that it also accepts `store`;
+/// `None` when it already does (an empty list accepts every store).
+pub fn with_store(hashes: &[String], store: &str) -> Option<Vec<String>> {
+    if hashes.is_empty() || hashes.iter().any(|h| h == store) {
+        return None;
+    }
+    let mut all = hashes.to_vec();
+    all.push(store.to_string());
+    Some(all)
+}
+
 impl AdminClient {
     fn account_json(&self, account: &str) -> anyhow::Result<Value> {
         admin_json(self.call(Method::GET, &format!("/admin/accounts/{account}"), None)?)
@@ -311,9 +322,7 @@ impl Registry for AdminClient {
                     .collect()
             })
             .unwrap_or_default();
-        if !hashes.is_empty() && !hashes.iter().any(|h| h == store_hash) {
-            let mut all = hashes;
-            all.push(store_hash.to_string());
+        if let Some(all) = with_store(&hashes, store_hash) {
             self.call(
                 Method::PATCH,
                 &format!("/admin/accounts/{account}"),

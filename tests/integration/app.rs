@@ -38,14 +38,7 @@ async fn install_registers_levy_pulls_the_stores_tax_and_keeps_the_token_sealed(
     // BigCommerce holds a credential Levy accepts, with the store's own rate (5.75 %).
     let login = t.credential();
     let res = t
-        .app
-        .call(
-            "/estimate",
-            Some(&login),
-            None,
-            Some(STORE),
-            serde_json::to_vec(&ohio_quote("q1")).unwrap(),
-        )
+        .provider("/estimate", &login, STORE, &ohio_quote("q1"))
         .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -145,16 +138,7 @@ async fn a_session_for_one_store_never_reads_or_changes_another() {
     let login_b = t.credential();
     // A committed order in each store.
     for (login, store, id) in [(&login_a, STORE, "order-a"), (&login_b, OTHER, "order-b")] {
-        let res = t
-            .app
-            .call(
-                "/commit",
-                Some(login),
-                None,
-                Some(store),
-                serde_json::to_vec(&ohio_quote(id)).unwrap(),
-            )
-            .await;
+        let res = t.provider("/commit", login, store, &ohio_quote(id)).await;
         assert_eq!(res.status(), 200, "{store}");
     }
     let (status, list) = t.page(&a, "/app/quotes").await;
@@ -265,39 +249,25 @@ async fn every_change_needs_the_sessions_csrf_token_and_bad_values_are_named() {
         assert_eq!(t.submit(&cookie, path, &fields).await.0, 403, "{path}");
     }
     assert_eq!(rate(), "5.75");
+    let set_rate = async |value: &str| {
+        let fields = [
+            ("csrf", token.as_str()),
+            ("name", "State"),
+            ("priority", "1"),
+            ("class_0", value),
+            ("enabled", "on"),
+        ];
+        t.submit(&cookie, "/app/rates/1", &fields).await
+    };
     // The admin API's validation, said on the form with the field.
-    let (status, html) = t
-        .submit(
-            &cookie,
-            "/app/rates/1",
-            &[
-                ("csrf", &token),
-                ("name", "State"),
-                ("priority", "1"),
-                ("class_0", "-3"),
-                ("enabled", "on"),
-            ],
-        )
-        .await;
+    let (status, html) = set_rate("-3").await;
     assert_eq!(status, 400);
     assert!(
         html.contains("Not saved") && html.contains("class_rates"),
         "{html}"
     );
     assert_eq!(rate(), "5.75");
-    let (status, _) = t
-        .submit(
-            &cookie,
-            "/app/rates/1",
-            &[
-                ("csrf", &token),
-                ("name", "State"),
-                ("priority", "1"),
-                ("class_0", "6.25"),
-                ("enabled", "on"),
-            ],
-        )
-        .await;
+    let (status, _) = set_rate("6.25").await;
     assert_eq!(status, 303);
     assert_eq!(rate(), "6.25");
 }
@@ -321,14 +291,7 @@ async fn remove_user_ends_that_users_access_and_uninstall_revokes_but_keeps_quot
     assert_eq!(t.page(&owner, "/app/").await.0, 200);
 
     let commit = t
-        .app
-        .call(
-            "/commit",
-            Some(&login),
-            None,
-            Some(STORE),
-            serde_json::to_vec(&ohio_quote("kept")).unwrap(),
-        )
+        .provider("/commit", &login, STORE, &ohio_quote("kept"))
         .await;
     assert_eq!(commit.status(), 200);
     assert_eq!(t.callback("uninstall", &forged).await.status(), 401);
@@ -336,14 +299,7 @@ async fn remove_user_ends_that_users_access_and_uninstall_revokes_but_keeps_quot
     assert_eq!(res.status(), 200);
     // BigCommerce's credential is refused, the connection is gone, the console is closed.
     let again = t
-        .app
-        .call(
-            "/estimate",
-            Some(&login),
-            None,
-            Some(STORE),
-            serde_json::to_vec(&ohio_quote("q")).unwrap(),
-        )
+        .provider("/estimate", &login, STORE, &ohio_quote("q"))
         .await;
     assert_eq!(again.status(), 401);
     assert!(t.bc.connection().is_none());

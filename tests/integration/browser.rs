@@ -199,14 +199,7 @@ async fn install_change_a_rate_estimate_commit_report_uninstall_in_chromium() {
 
     // The provider API prices with the new rate; the order is committed.
     let est = t
-        .app
-        .call(
-            "/estimate",
-            Some(&login),
-            None,
-            Some(STORE),
-            serde_json::to_vec(&order("e2e-order")).unwrap(),
-        )
+        .provider("/estimate", &login, STORE, &order("e2e-order"))
         .await;
     assert_eq!(est.status(), 200);
     let est: Value = est.json().await.unwrap();
@@ -215,14 +208,7 @@ async fn install_change_a_rate_estimate_commit_report_uninstall_in_chromium() {
         "8"
     );
     let commit = t
-        .app
-        .call(
-            "/commit",
-            Some(&login),
-            None,
-            Some(STORE),
-            serde_json::to_vec(&order("e2e-order")).unwrap(),
-        )
+        .provider("/commit", &login, STORE, &order("e2e-order"))
         .await;
     assert_eq!(commit.status(), 200);
 
@@ -342,14 +328,7 @@ async fn install_change_a_rate_estimate_commit_report_uninstall_in_chromium() {
     let res = t.callback("uninstall", &t.jwt(STORE, OWNER)).await;
     assert_eq!(res.status(), 200);
     let refused = t
-        .app
-        .call(
-            "/estimate",
-            Some(&login),
-            None,
-            Some(STORE),
-            serde_json::to_vec(&order("after")).unwrap(),
-        )
+        .provider("/estimate", &login, STORE, &order("after"))
         .await;
     assert_eq!(refused.status(), 401);
     c.goto(&format!("{levy}/app/zones")).await.unwrap();

@@ -60,8 +60,17 @@ pub async fn auth(
             " Your store's manual tax setup was copied: {zones} zones and {rates} rates."
         ));
     }
-    let mut res = render_overview(&state, &installed.session, Some(page::success(&notice)));
-    let (name, value) = set_cookie(&settings, &installed.session);
+    opened(&state, &installed.session, Some(page::success(&notice)))
+}
+
+/// The overview of a new session, with its cookie.
+fn opened(
+    state: &AppState,
+    session: &Session,
+    notice: Option<Markup>,
+) -> Result<HttpResponse, PageError> {
+    let mut res = render_overview(state, session, notice);
+    let (name, value) = set_cookie(&*settings(state)?, session);
     res.headers_mut().insert(
         name,
         value
@@ -78,16 +87,7 @@ pub async fn load(
 ) -> Result<HttpResponse, PageError> {
     let verified = verify(&state, &q)?;
     let session = service::app::load(&state, &verified).await?;
-    let settings = settings(&state)?;
-    let mut res = render_overview(&state, &session, None);
-    let (name, value) = set_cookie(&settings, &session);
-    res.headers_mut().insert(
-        name,
-        value
-            .parse()
-            .map_err(|_| PageError::new(500, "Something went wrong", "cookie"))?,
-    );
-    Ok(res)
+    opened(&state, &session, None)
 }
 
 /// `GET /app/uninstall?signed_payload_jwt`.

@@ -229,6 +229,24 @@ struct RateForm<'a> {
     rate: Option<&'a Rate>,
 }
 
+impl<'a> RateForm<'a> {
+    fn edit(rate: &'a Rate, zone: &'a Zone) -> RateForm<'a> {
+        RateForm {
+            title: format!("Edit tax rate: {}", rate.name),
+            zone,
+            rate: Some(rate),
+        }
+    }
+
+    fn new_in(zone: &'a Zone) -> RateForm<'a> {
+        RateForm {
+            title: format!("New tax rate in {}", zone.name),
+            zone,
+            rate: None,
+        }
+    }
+}
+
 fn rate_page(
     console: &Console,
     doc: &RulesDocument,
@@ -368,11 +386,7 @@ fn find_rate(doc: &RulesDocument, id: u64) -> Result<(&Rate, &Zone), PageError> 
 pub async fn rate_form(console: Console, id: web::Path<u64>) -> Result<HttpResponse, PageError> {
     let doc = document(&console)?;
     let (rate, zone) = find_rate(&doc, *id)?;
-    let f = RateForm {
-        title: format!("Edit tax rate: {}", rate.name),
-        zone,
-        rate: Some(rate),
-    };
+    let f = RateForm::edit(rate, zone);
     Ok(rate_page(&console, &doc, f, None, None))
 }
 
@@ -387,24 +401,37 @@ pub async fn rate_save(
     let (rate, zone) = find_rate(&doc, *id)?;
     let mut body = rate_body(&form, Some(rate));
     body["id"] = json!(*id);
+    let f = RateForm::edit(rate, zone);
+    save_rate(&console, &doc, f, &form, body, "rate.update").await
+}
+
+/// Applies a rate form's body as `PUT` (an `id`) or `POST /tax/rates`: back to the zones,
+/// or the form again with what was refused.
+async fn save_rate(
+    console: &Console,
+    doc: &RulesDocument,
+    f: RateForm<'_>,
+    form: &Fields,
+    body: Value,
+    action: &str,
+) -> Result<HttpResponse, PageError> {
     let detail = body.to_string();
-    let result = service::rules::edit(&console.state, &console.session.account, move |doc| {
-        editing::replace_rates(doc, &[body])
-    })
-    .await;
+    let result =
+        service::rules::edit(
+            &console.state,
+            &console.session.account,
+            move |doc| match body.get("id") {
+                Some(_) => editing::replace_rates(doc, &[body]),
+                None => editing::add_rates(doc, &[body]),
+            },
+        )
+        .await;
     match result {
         Ok(_) => {
-            log_action(&console, "rate.update", &detail);
+            log_action(console, action, &detail);
             Ok(see_other("/app/zones"))
         }
-        Err(e) => {
-            let f = RateForm {
-                title: format!("Edit tax rate: {}", rate.name),
-                zone,
-                rate: Some(rate),
-            };
-            Ok(rate_page(&console, &doc, f, Some(&form), Some(&e)))
-        }
+        Err(e) => Ok(rate_page(console, doc, f, Some(form), Some(&e))),
     }
 }
 
@@ -420,11 +447,7 @@ pub async fn new_rate_form(
 ) -> Result<HttpResponse, PageError> {
     let doc = document(&console)?;
     let zone = find_zone(&doc, q.zone)?;
-    let f = RateForm {
-        title: format!("New tax rate in {}", zone.name),
-        zone,
-        rate: None,
-    };
+    let f = RateForm::new_in(zone);
     Ok(rate_page(&console, &doc, f, None, None))
 }
 
@@ -439,25 +462,8 @@ pub async fn new_rate_save(
     let zone = find_zone(&doc, q.zone)?;
     let mut body = rate_body(&form, None);
     body["tax_zone_id"] = json!(q.zone);
-    let detail = body.to_string();
-    let result = service::rules::edit(&console.state, &console.session.account, move |doc| {
-        editing::add_rates(doc, &[body])
-    })
-    .await;
-    match result {
-        Ok(_) => {
-            log_action(&console, "rate.create", &detail);
-            Ok(see_other("/app/zones"))
-        }
-        Err(e) => {
-            let f = RateForm {
-                title: format!("New tax rate in {}", zone.name),
-                zone,
-                rate: None,
-            };
-            Ok(rate_page(&console, &doc, f, Some(&form), Some(&e)))
-        }
-    }
+    let f = RateForm::new_in(zone);
+    save_rate(&console, &doc, f, &form, body, "rate.create").await
 }
 
 /// `GET /app/check`: which zone and rates apply to an address, and why (SPEC 10.8).

@@ -97,6 +97,25 @@ impl AppUnderTest {
         }
     }
 
+    /// A provider API call (`/estimate`, `/commit`...) as BigCommerce makes it for `store`.
+    pub async fn provider(
+        &self,
+        path: &str,
+        login: &Login,
+        store: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.app
+            .call(
+                path,
+                Some(login),
+                None,
+                Some(store),
+                serde_json::to_vec(body).unwrap(),
+            )
+            .await
+    }
+
     pub async fn callback(&self, name: &str, jwt: &str) -> reqwest::Response {
         self.app
             .client
