@@ -98,6 +98,10 @@ pub struct StoreConfig {
     /// sled's page cache, in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_mb: u64,
+    /// sled: zstd level of stored records (`LEVY_STORE__ZSTD_LEVEL`); negative levels are
+    /// zstd's fast ones, `0` stores them uncompressed. Records written at any level read back.
+    #[serde(default = "default_zstd_level")]
+    pub zstd_level: i32,
     /// PostgreSQL's URL (`postgres://user@host:port/db`, `?sslmode=require` for TLS);
     /// better from `LEVY_DATABASE_URL`, which alone selects PostgreSQL.
     #[serde(default, skip_serializing)]
@@ -113,6 +117,7 @@ impl Default for StoreConfig {
             kind: StoreKind::default(),
             path: None,
             cache_mb: default_cache_mb(),
+            zstd_level: default_zstd_level(),
             url: None,
             pool_size: default_pool_size(),
         }
@@ -203,6 +208,9 @@ fn default_admin_listen() -> String {
 }
 fn default_pool_size() -> usize {
     16
+}
+fn default_zstd_level() -> i32 {
+    crate::store::sled_store::DEFAULT_ZSTD_LEVEL
 }
 fn default_cache_mb() -> u64 {
     32

@@ -256,11 +256,11 @@ async fn estimate(
 
 /// The response body of a quote's latest priced version, as it was first sent.
 fn stored_reply(quote: QuoteState) -> Result<HttpResponse, ApiError> {
+    // The stored bytes themselves, moved out (no copy).
     let body = quote
         .latest
-        .as_ref()
-        .and_then(|v| v.response.as_ref())
-        .map(|r| r.get().to_string())
+        .and_then(|v| v.response)
+        .map(|r| String::from(Box::<str>::from(r)))
         .ok_or_else(|| ApiError(LevyError::internal()))?;
     Ok(json_bytes(body))
 }

@@ -106,9 +106,16 @@ impl Storage {
         mut decide: impl FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError> + Send + 'static,
     ) -> Result<QuoteState, StoreError> {
         if !heavy {
-            return self
-                .durably(move |store| store.update_quote(&key, &mut decide))
-                .await;
+            let decide: super::Decide = Box::new(decide);
+            return match self.backend.spawn_update_quote(key, decide) {
+                Ok(answer) => answer.await.map_err(|_| {
+                    StoreError::Backend("a quote update ended without an answer".into())
+                })?,
+                Err((key, mut decide)) => {
+                    self.durably(move |store| store.update_quote(&key, &mut decide))
+                        .await
+                }
+            };
         }
         let store = self.backend.clone();
         let out = self

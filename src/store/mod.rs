@@ -21,14 +21,20 @@ pub use records::{
 use crate::accounts::Account;
 use crate::error::LevyError;
 
+/// What decides a quote update (see [`Store::update_quote`]), owned.
+pub type Decide =
+    Box<dyn FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError> + Send + 'static>;
+/// The answer of a spawned quote update.
+pub type Updated = tokio::sync::oneshot::Receiver<Result<QuoteState, StoreError>>;
+
 /// Opens the store the configuration names; `serve`, `backup` and `restore` all come
 /// through here, so the backend is chosen in one place.
 pub fn open(config: &crate::config::Config) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     match config.store.kind {
-        crate::config::StoreKind::Sled => Ok(std::sync::Arc::new(sled_store::SledStore::open(
-            config.store_path(),
-            config.store.cache_mb * 1024 * 1024,
-        )?)),
+        crate::config::StoreKind::Sled => Ok(std::sync::Arc::new(
+            sled_store::SledStore::open(config.store_path(), config.store.cache_mb * 1024 * 1024)?
+                .with_zstd_level(config.store.zstd_level),
+        )),
         crate::config::StoreKind::Postgres => {
             let url = config.store.url.as_deref().ok_or_else(|| {
                 StoreError::Backend(
@@ -115,6 +121,17 @@ pub trait Store: Send + Sync + 'static {
         key: &QuoteKey,
         change: &mut dyn FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError>,
     ) -> Result<QuoteState, StoreError>;
+    /// [`Store::update_quote`] as a task of the backend's own runtime, for a backend that
+    /// waits on a network (PostgreSQL): its transactions then do not hold the service's
+    /// few blocking threads, so as many run at once as it has connections. `Err` gives the
+    /// call back for a backend that has no such runtime (sled).
+    fn spawn_update_quote(
+        &self,
+        key: QuoteKey,
+        decide: Decide,
+    ) -> Result<Updated, (QuoteKey, Decide)> {
+        Err((key, decide))
+    }
     /// Every quote of an account with its whole history, in id order.
     fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError>;
     /// Each quote of an account as its head and latest priced version, one at a time

@@ -278,6 +278,75 @@ fn version_of(row: &Row) -> Result<QuoteVersion, StoreError> {
     version_of_at(row, 0)
 }
 
+/// Reads, decides and appends in one transaction (see [`Store::update_quote`]).
+async fn update_quote<F>(
+    pool: &Pool,
+    key: &QuoteKey,
+    change: &mut F,
+) -> Result<QuoteState, StoreError>
+where
+    F: FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError> + ?Sized,
+{
+    let mut c = pool.get().await.map_err(backend)?;
+    let c = &mut c;
+    loop {
+        let tx = c.transaction().await.map_err(backend)?;
+        let current = read_state(&tx, key, true).await?;
+        let decided = change(current.as_ref())?;
+        let QuoteChange::Append(head, version) = decided else {
+            tx.commit().await.map_err(backend)?;
+            return current.ok_or_else(|| StoreError::Backend("Keep on a missing quote".into()));
+        };
+        let expected = current.as_ref().map_or(1, |c| c.head.next_version());
+        if version.version != expected || head.version != version.version {
+            return Err(StoreError::Backend(format!(
+                "version {} appended where {expected} was next",
+                version.version
+            )));
+        }
+        if current.is_none() {
+            // A new quote: another node may create it first; then decide again.
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO quotes (account_id, quote_id, store_hash, status, \
+                         external_key, version, priced) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(backend)?;
+            let created = tx
+                .execute(
+                    &insert,
+                    &[
+                        &head.account,
+                        &head.id,
+                        &head.store_hash,
+                        &status_text(head.status),
+                        &head.external_key,
+                        &(head.version as i32),
+                        &(head.priced as i32),
+                    ],
+                )
+                .await
+                .map_err(backend)?;
+            if created == 0 {
+                tx.rollback().await.map_err(backend)?;
+                continue;
+            }
+        } else {
+            write_head(&tx, &head).await?;
+        }
+        write_version(&tx, &head, &version).await?;
+        tx.commit().await.map_err(backend)?;
+        let latest = if version.response.is_some() {
+            Some(*version)
+        } else {
+            current.and_then(|c| c.latest)
+        };
+        return Ok(QuoteState { head, latest });
+    }
+}
+
 async fn read_state(
     c: &impl GenericClient,
     key: &QuoteKey,
@@ -288,8 +357,10 @@ async fn read_state(
          AND store_hash = $3{}",
         if lock { " FOR UPDATE" } else { "" }
     );
+    // Prepared once per connection: a statement sent as text costs a round trip more.
+    let statement = c.prepare_cached(&sql).await.map_err(backend)?;
     let Some(row) = c
-        .query_opt(&sql, &[&key.account, &key.id, &key.store_hash])
+        .query_opt(&statement, &[&key.account, &key.id, &key.store_hash])
         .await
         .map_err(backend)?
     else {
@@ -299,12 +370,16 @@ async fn read_state(
     let latest = match head.priced {
         0 => None,
         n => {
+            let statement = c
+                .prepare_cached(&format!(
+                    "SELECT {VERSION_COLUMNS} FROM quote_versions WHERE account_id = $1 \
+                     AND quote_id = $2 AND store_hash = $3 AND version = $4"
+                ))
+                .await
+                .map_err(backend)?;
             let row = c
                 .query_one(
-                    &format!(
-                        "SELECT {VERSION_COLUMNS} FROM quote_versions WHERE account_id = $1 \
-                         AND quote_id = $2 AND store_hash = $3 AND version = $4"
-                    ),
+                    &statement,
                     &[&key.account, &key.id, &key.store_hash, &(n as i32)],
                 )
                 .await
@@ -348,10 +423,16 @@ async fn write_version(
         .map_err(backend)?;
     let response = v.response.as_ref().map(|r| r.get().to_string());
     let audit = v.audit.as_ref().map(|r| r.get().to_string());
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO quote_versions (account_id, quote_id, store_hash, version, kind, \
+             request, response, adjust_description, at, audit) VALUES ($1, $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10)",
+        )
+        .await
+        .map_err(backend)?;
     c.execute(
-        "INSERT INTO quote_versions (account_id, quote_id, store_hash, version, kind, request, \
-         response, adjust_description, at, audit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-         $10)",
+        &statement,
         &[
             &head.account,
             &head.id,
@@ -371,10 +452,17 @@ async fn write_version(
 }
 
 async fn write_head(c: &impl GenericClient, head: &QuoteHead) -> Result<u64, StoreError> {
+    let statement = c
+        .prepare_cached(
+            "INSERT INTO quotes (account_id, quote_id, store_hash, status, external_key, \
+             version, priced) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, \
+             quote_id, store_hash) DO UPDATE SET status = $4, external_key = $5, version = $6, \
+             priced = $7",
+        )
+        .await
+        .map_err(backend)?;
     c.execute(
-        "INSERT INTO quotes (account_id, quote_id, store_hash, status, external_key, version, \
-         priced) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (account_id, quote_id, \
-         store_hash) DO UPDATE SET status = $4, external_key = $5, version = $6, priced = $7",
+        &statement,
         &[
             &head.account,
             &head.id,
@@ -695,61 +783,23 @@ impl Store for PgStore {
         key: &QuoteKey,
         change: &mut dyn FnMut(Option<&QuoteState>) -> Result<QuoteChange, LevyError>,
     ) -> Result<QuoteState, StoreError> {
-        self.block(async move {
-            let mut c = self.client().await?;
-            let c = &mut c;
-            loop {
-                let tx = c.transaction().await.map_err(backend)?;
-                let current = read_state(&tx, key, true).await?;
-                let decided = change(current.as_ref())?;
-                let QuoteChange::Append(head, version) = decided else {
-                    tx.commit().await.map_err(backend)?;
-                    return current
-                        .ok_or_else(|| StoreError::Backend("Keep on a missing quote".into()));
-                };
-                let expected = current.as_ref().map_or(1, |c| c.head.next_version());
-                if version.version != expected || head.version != version.version {
-                    return Err(StoreError::Backend(format!(
-                        "version {} appended where {expected} was next",
-                        version.version
-                    )));
-                }
-                if current.is_none() {
-                    // A new quote: another node may create it first; then decide again.
-                    let created = tx
-                        .execute(
-                            "INSERT INTO quotes (account_id, quote_id, store_hash, status, \
-                                 external_key, version, priced) VALUES ($1, $2, $3, $4, $5, $6, \
-                                 $7) ON CONFLICT DO NOTHING",
-                            &[
-                                &head.account,
-                                &head.id,
-                                &head.store_hash,
-                                &status_text(head.status),
-                                &head.external_key,
-                                &(head.version as i32),
-                                &(head.priced as i32),
-                            ],
-                        )
-                        .await
-                        .map_err(backend)?;
-                    if created == 0 {
-                        tx.rollback().await.map_err(backend)?;
-                        continue;
-                    }
-                } else {
-                    write_head(&tx, &head).await?;
-                }
-                write_version(&tx, &head, &version).await?;
-                tx.commit().await.map_err(backend)?;
-                let latest = if version.response.is_some() {
-                    Some(*version)
-                } else {
-                    current.and_then(|c| c.latest)
-                };
-                return Ok(QuoteState { head, latest });
-            }
-        })
+        self.block(update_quote(&self.pool, key, change))
+    }
+
+    fn spawn_update_quote(
+        &self,
+        key: QuoteKey,
+        mut decide: super::Decide,
+    ) -> Result<super::Updated, (QuoteKey, super::Decide)> {
+        let Some(rt) = &self.runtime else {
+            return Err((key, decide));
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let pool = self.pool.clone();
+        rt.spawn(async move {
+            let _ = tx.send(update_quote(&pool, &key, &mut *decide).await);
+        });
+        Ok(rx)
     }
 
     fn quotes(&self, account: &str) -> Result<Vec<QuoteRecord>, StoreError> {
