@@ -171,11 +171,73 @@ fn account(state: &AppState, id: &str) -> Result<Account, ApiError> {
     Ok(manage::get(state, id)?)
 }
 
-async fn list_accounts(state: web::Data<AppState>) -> HttpResponse {
+/// `page` and `limit` of a listing, as BigCommerce's v3 collections take them.
+#[derive(Deserialize)]
+struct Paging {
+    page: Option<String>,
+    limit: Option<String>,
+}
+
+/// Accounts per page unless `limit` says otherwise, and the most it may say.
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 250;
+
+/// `GET /admin/accounts?page&limit`: one page of accounts by id, with BigCommerce's
+/// `meta.pagination`, so a provider with tens of thousands of stores is read in pages.
+async fn list_accounts(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let q = web::Query::<Paging>::from_query(req.query_string()).map_err(|_| {
+        ApiError(LevyError::new(
+            ErrorCode::BadRequest,
+            "the query string cannot be read (page=N&limit=N)",
+        ))
+    })?;
+    let number = |v: &Option<String>, field: &str, default: u64, max: u64| match v {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError(LevyError::at(
+                    ErrorCode::InvalidField,
+                    field,
+                    format!("{field} is a whole number from 1 to {max}"),
+                ))
+            }),
+    };
+    let page = number(&q.page, "page", 1, u64::MAX)?;
+    let limit = number(&q.limit, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let directory = state.directory.load();
     let mut accounts: Vec<&Account> = directory.accounts().map(|l| &l.account).collect();
-    accounts.sort_by(|a, b| a.id.cmp(&b.id));
-    data(accounts.into_iter().map(view).collect::<Vec<_>>())
+    accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let total = accounts.len() as u64;
+    let start = (page - 1).saturating_mul(limit).min(total) as usize;
+    let shown: Vec<_> = accounts
+        .into_iter()
+        .skip(start)
+        .take(limit as usize)
+        .map(view)
+        .collect();
+    let pages = total.div_ceil(limit).max(1);
+    let link = |p: u64| format!("?page={p}&limit={limit}");
+    let mut links = serde_json::json!({"current": link(page)});
+    if page > 1 {
+        links["previous"] = link(page - 1).into();
+    }
+    if page < pages {
+        links["next"] = link(page + 1).into();
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "data": shown,
+        "meta": {"pagination": {
+            "total": total, "count": shown.len(), "per_page": limit,
+            "current_page": page, "total_pages": pages, "links": links,
+        }},
+    })))
 }
 
 async fn create_account(

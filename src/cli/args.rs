@@ -85,9 +85,18 @@ pub enum ConnectionCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum AccountsCmd {
-    /// List accounts.
-    #[command(after_help = "Example:\n  levy accounts list")]
-    List,
+    /// List accounts, a page at a time (by id, like BigCommerce's `page` and `limit`).
+    #[command(
+        after_help = "Examples:\n  levy accounts list\n  levy accounts list --page 3 --limit 250"
+    )]
+    List {
+        /// The page, from 1.
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Accounts per page, at most 250.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
     /// Create an account (an id slug, its store hashes and profiles).
     #[command(
         after_help = "Example:\n  levy accounts create acme --store-hash abc123 --profile acme"

@@ -178,7 +178,11 @@ fn admin_command(
 
 fn accounts(c: &AdminClient, command: AccountsCmd) -> anyhow::Result<Body> {
     match command {
-        AccountsCmd::List => c.call(Method::GET, "/admin/accounts", None),
+        AccountsCmd::List { page, limit } => c.call(
+            Method::GET,
+            &format!("/admin/accounts?page={page}&limit={limit}"),
+            None,
+        ),
         AccountsCmd::Create {
             id,
             store_hashes,

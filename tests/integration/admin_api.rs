@@ -1139,3 +1139,90 @@ async fn deeper_rules_survive_the_views_and_bad_values_name_their_field() {
         assert_eq!(v["error"]["path"], path, "{doc} -> {v}");
     }
 }
+
+/// Accounts are listed a page at a time, by id, with BigCommerce's `meta.pagination`
+/// (issue 19, item 5), from the admin API and the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_are_listed_a_page_at_a_time() {
+    let app = spawn_app().await;
+    for i in (0..7).rev() {
+        let res = app
+            .admin(
+                Method::POST,
+                "/admin/accounts",
+                Some(json!({"id": format!("store-{i}")})),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+    }
+    let page = |p: u64| {
+        let app = &app;
+        async move {
+            let (s, v) = status_and_json(
+                app.admin(
+                    Method::GET,
+                    &format!("/admin/accounts?page={p}&limit=3"),
+                    None,
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(s, 200);
+            v
+        }
+    };
+    let ids = |v: &Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let first = page(1).await;
+    assert_eq!(ids(&first), ["store-0", "store-1", "store-2"]);
+    let meta = &first["meta"]["pagination"];
+    assert_eq!(
+        (
+            meta["total"].as_u64(),
+            meta["total_pages"].as_u64(),
+            meta["per_page"].as_u64()
+        ),
+        (Some(7), Some(3), Some(3))
+    );
+    assert_eq!(meta["links"]["next"], "?page=2&limit=3");
+    assert!(meta["links"].get("previous").is_none());
+    let last = page(3).await;
+    assert_eq!(ids(&last), ["store-6"]);
+    assert_eq!(last["meta"]["pagination"]["count"], 1);
+    assert_eq!(
+        last["meta"]["pagination"]["links"]["previous"],
+        "?page=2&limit=3"
+    );
+    assert!(ids(&page(4).await).is_empty());
+    // Without paging: the first 50.
+    let (_, all) = status_and_json(app.admin(Method::GET, "/admin/accounts", None).await).await;
+    assert_eq!(ids(&all).len(), 7);
+    assert_eq!(all["meta"]["pagination"]["per_page"], 50);
+    for (query, field) in [
+        ("limit=251", "limit"),
+        ("limit=0", "limit"),
+        ("page=0", "page"),
+        ("page=x", "page"),
+    ] {
+        let (s, v) = status_and_json(
+            app.admin(Method::GET, &format!("/admin/accounts?{query}"), None)
+                .await,
+        )
+        .await;
+        assert_eq!(s, 400, "{query}");
+        assert_eq!(v["error"]["path"], field, "{query}");
+    }
+    let (ok, text) =
+        common::cli_text(&app, &["accounts", "list", "--page", "2", "--limit", "3"]).await;
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("store-3") && text.contains("store-5") && !text.contains("store-2"),
+        "{text}"
+    );
+}
