@@ -58,18 +58,7 @@ def profile(pid, seconds, path):
 
 
 def shares(path):
-    out = subprocess.run(["perf", "report", "-i", path, "--stdio", "--no-children", "--sort", "dso,symbol",
-                          "--percent-limit", "0", "-g", "none"], capture_output=True, text=True).stdout
-    acc = {}
-    for line in out.splitlines():
-        m = re.match(r"\s+([\d.]+)%\s+\S+\s+\[(.)\]\s+(.*)", line)
-        if not m:
-            continue
-        pct, kind, sym = float(m.group(1)), m.group(2), m.group(3)
-        key = "kernel (TCP, syscalls, fsync)" if kind == "k" else next(
-            (k for k, pats in COMMIT_CATEGORIES if any(s in sym for s in pats)), "other")
-        acc[key] = acc.get(key, 0.0) + pct
-    return dict(sorted(acc.items(), key=lambda kv: -kv[1]))
+    return bh.profile_groups(path, COMMIT_CATEGORIES, "kernel (TCP, syscalls, fsync)")
 
 
 def metrics(admin, token):

@@ -112,8 +112,9 @@ CATEGORIES = [
 ]
 
 
-def profile_groups(data):
+def profile_groups(data, categories=None, kernel="kernel"):
     """Shares (%) of a perf recording by category; kernel symbols are one category."""
+    categories = categories or CATEGORIES
     out = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "dso,symbol",
                           "--percent-limit", "0", "-g", "none"], capture_output=True, text=True).stdout
     shares = {}
@@ -122,7 +123,7 @@ def profile_groups(data):
         if not m:
             continue
         pct, kind, sym = float(m.group(1)), m.group(2), m.group(3)
-        key = "kernel" if kind == "k" else next((k for k, pats in CATEGORIES if any(p in sym for p in pats)), "other")
+        key = kernel if kind == "k" else next((k for k, pats in categories if any(p in sym for p in pats)), "other")
         shares[key] = shares.get(key, 0.0) + pct
     return dict(sorted(shares.items(), key=lambda kv: -kv[1]))
 
