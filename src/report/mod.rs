@@ -139,35 +139,46 @@ fn lines(response: &QuoteResponse) -> impl Iterator<Item = &LineResponse> {
     })
 }
 
-/// The report as CSV, with a header row.
-pub fn to_csv(rows: &[LiabilityRow]) -> String {
+/// CSV text with a header row, `\n` line ends: every report's download is written here.
+pub(crate) fn csv_text<const N: usize>(
+    header: [&str; N],
+    rows: impl Iterator<Item = [String; N]>,
+) -> String {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::new());
-    let header = [
-        "rate_id",
-        "rate_name",
-        "currency",
-        "taxable_amount",
-        "tax",
-        "count",
-        "lines",
-    ];
     // Writing to a Vec cannot fail.
     let _ = w.write_record(header);
     for r in rows {
-        let _ = w.write_record([
-            r.rate_id.as_str(),
-            r.rate_name.as_str(),
-            r.currency.as_str(),
-            &r.taxable_amount.to_string(),
-            &r.tax.to_string(),
-            &r.count.to_string(),
-            &r.lines.to_string(),
-        ]);
+        let _ = w.write_record(r);
     }
-    let bytes = w.into_inner().unwrap_or_default();
-    String::from_utf8(bytes).unwrap_or_default()
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// The report as CSV, with a header row.
+pub fn to_csv(rows: &[LiabilityRow]) -> String {
+    csv_text(
+        [
+            "rate_id",
+            "rate_name",
+            "currency",
+            "taxable_amount",
+            "tax",
+            "count",
+            "lines",
+        ],
+        rows.iter().map(|r| {
+            [
+                r.rate_id.clone(),
+                r.rate_name.clone(),
+                r.currency.clone(),
+                r.taxable_amount.to_string(),
+                r.tax.to_string(),
+                r.count.to_string(),
+                r.lines.to_string(),
+            ]
+        }),
+    )
 }
 
 /// One jurisdiction in one currency (SPEC 10.8).
@@ -291,27 +302,23 @@ impl ByJurisdiction {
 
 /// The jurisdiction report as CSV, with a header row.
 pub fn jurisdictions_to_csv(rows: &[JurisdictionRow]) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    let header = [
-        "type", "name", "code", "currency", "taxable", "exempt", "tax", "lines",
-    ];
-    // Writing to a Vec cannot fail.
-    let _ = w.write_record(header);
-    for r in rows {
-        let _ = w.write_record([
-            r.kind.as_str(),
-            r.name.as_str(),
-            r.code.as_str(),
-            r.currency.as_str(),
-            &r.taxable.to_string(),
-            &r.exempt.to_string(),
-            &r.tax.to_string(),
-            &r.lines.to_string(),
-        ]);
-    }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    csv_text(
+        [
+            "type", "name", "code", "currency", "taxable", "exempt", "tax", "lines",
+        ],
+        rows.iter().map(|r| {
+            [
+                r.kind.clone(),
+                r.name.clone(),
+                r.code.clone(),
+                r.currency.clone(),
+                r.taxable.to_string(),
+                r.exempt.to_string(),
+                r.tax.to_string(),
+                r.lines.to_string(),
+            ]
+        }),
+    )
 }
 
 /// A report folded over quotes one at a time (see [`crate::store::Store::scan_quotes`]).

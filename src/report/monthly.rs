@@ -89,15 +89,46 @@ impl Report for ByMonth {
 
 /// The rows as CSV: `month,currency,tax,quotes`.
 pub fn months_to_csv(rows: &[MonthRow]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(["month", "currency", "tax", "quotes"]);
-    for r in rows {
-        let _ = w.write_record([
-            r.month.as_str(),
-            r.currency.as_str(),
-            &r.tax.to_string(),
-            &r.quotes.to_string(),
-        ]);
+    super::csv_text(
+        ["month", "currency", "tax", "quotes"],
+        rows.iter().map(|r| {
+            [
+                r.month.clone(),
+                r.currency.clone(),
+                r.tax.to_string(),
+                r.quotes.to_string(),
+            ]
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_without_tax_are_zero_rows_and_the_csv_ends_lines_with_lf() {
+        let d = |m| NaiveDate::from_ymd_opt(2026, m, 15).unwrap();
+        let mut report = ByMonth::new(d(1), d(3));
+        report
+            .acc
+            .insert(("USD".into(), "2026-02".into()), (Decimal::new(825, 2), 2));
+        let rows = report.rows();
+        let months: Vec<(&str, String)> = rows
+            .iter()
+            .map(|r| (r.month.as_str(), r.tax.to_string()))
+            .collect();
+        assert_eq!(
+            months,
+            [
+                ("2026-01", "0".into()),
+                ("2026-02", "8.25".into()),
+                ("2026-03", "0".into())
+            ]
+        );
+        assert_eq!(
+            months_to_csv(&rows),
+            "month,currency,tax,quotes\n2026-01,USD,0,0\n2026-02,USD,8.25,2\n2026-03,USD,0,0\n"
+        );
     }
-    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
