@@ -3,14 +3,14 @@
 //! [`Application::build`] binds its own listeners (port 0 allowed) so tests can start
 //! the real server and learn its addresses.
 
-use crate::accounts::Directory;
+use crate::accounts::{Directory, RulesPool};
 use crate::api;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::service;
 use crate::state::AppState;
 use crate::store::group_commit::GroupCommit;
-use crate::store::Store;
+use crate::store::{DirectoryDelta, Store};
 use actix_web::{web, App, HttpMessage};
 use arc_swap::ArcSwap;
 use std::net::{SocketAddr, TcpListener};
@@ -28,7 +28,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let store: Arc<dyn Store> =
             crate::store::open(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let accounts = store.accounts().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (revision, accounts) = store.directory().map_err(|e| anyhow::anyhow!("{e}"))?;
         let directory = Directory::build(accounts, &config.base_domains);
         let metrics = Arc::new(Metrics::new());
         let observer = metrics.clone();
@@ -57,6 +57,7 @@ impl Application {
             tokio::spawn(follow_directory(
                 state.clone(),
                 changes,
+                revision,
                 config.base_domains.clone(),
             ));
         }
@@ -261,23 +262,58 @@ async fn bootstrap_demo(state: &AppState, demo: &crate::config::Demo) -> anyhow:
 }
 
 /// Several nodes on one store: when another node changes accounts, credentials or rules,
-/// the directory is read again and swapped in whole (an estimate sees the old directory
-/// or the new, never half). Local changes wait meanwhile, so none is swapped out.
+/// the accounts it changed are read again (the whole directory only when this node fell
+/// too far behind) and the next snapshot swapped in whole: an estimate sees the old
+/// directory or the new, never half. Local changes wait meanwhile, so none is swapped out.
 async fn follow_directory(
     state: web::Data<AppState>,
     mut changes: tokio::sync::watch::Receiver<i64>,
+    mut seen: i64,
     base_domains: Vec<String>,
 ) {
-    while changes.changed().await.is_ok() {
+    let mut failed = false;
+    loop {
+        if failed {
+            // Read again shortly rather than wait for the next change.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        } else if changes.changed().await.is_err() {
+            return;
+        }
         let _serial = state.account_writes.lock().await;
         let store = state.store.backend().clone();
-        match tokio::task::spawn_blocking(move || store.accounts()).await {
-            Ok(Ok(accounts)) => state
-                .directory
-                .store(Arc::new(Directory::build(accounts, &base_domains))),
-            Ok(Err(e)) => tracing::error!(error = %e, "reading the directory failed"),
-            Err(e) => tracing::error!(error = %e, "reading the directory failed"),
-        }
+        let current = state.directory.load_full();
+        let base_domains = base_domains.clone();
+        let next = tokio::task::spawn_blocking(move || {
+            Ok::<_, crate::store::StoreError>(match store.directory_since(seen)? {
+                DirectoryDelta::Changed { revision, accounts } => {
+                    let mut next = Directory::clone(&current);
+                    for (id, account) in accounts {
+                        let live = account.map(|a| Arc::new(RulesPool::global().live(a)));
+                        next = next.with(&id, live);
+                    }
+                    (revision, next)
+                }
+                DirectoryDelta::Reload { revision, accounts } => {
+                    (revision, Directory::build(accounts, &base_domains))
+                }
+            })
+        })
+        .await;
+        failed = match next {
+            Ok(Ok((revision, next))) => {
+                seen = revision;
+                state.directory.store(Arc::new(next));
+                false
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "reading the directory failed");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading the directory failed");
+                true
+            }
+        };
     }
 }
 

@@ -212,15 +212,14 @@ async fn list_accounts(
     let page = number(&q.page, "page", 1, u64::MAX)?;
     let limit = number(&q.limit, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let directory = state.directory.load();
-    let mut accounts: Vec<&Account> = directory.accounts().map(|l| &l.account).collect();
-    accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-    let total = accounts.len() as u64;
+    let total = directory.len() as u64;
     let start = (page - 1).saturating_mul(limit).min(total) as usize;
-    let shown: Vec<_> = accounts
-        .into_iter()
+    // In id order already: no sort, no copy of the directory.
+    let shown: Vec<_> = directory
+        .accounts()
         .skip(start)
         .take(limit as usize)
-        .map(view)
+        .map(|l| view(&l.account))
         .collect();
     let pages = total.div_ceil(limit).max(1);
     let link = |p: u64| format!("?page={p}&limit={limit}");

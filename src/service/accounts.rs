@@ -3,8 +3,7 @@
 //! durably, and only then swapped into the live directory, so the next request sees all
 //! of it and no request sees part of it.
 
-use crate::accounts::{validate_account_id, Account, Credential, LiveAccount};
-use crate::engine::CompiledRules;
+use crate::accounts::{validate_account_id, Account, Credential, RulesPool};
 use crate::error::{ErrorCode, LevyError};
 use crate::rules::ValidRules;
 use crate::state::AppState;
@@ -51,18 +50,15 @@ pub async fn modify<T: Send + 'static>(
         .map_err(StoreError::into_client_error)?;
     // Compiling 40,000 imported zones takes a while: off the executor, which keeps
     // answering estimates meanwhile.
+    let directory = state.directory.load_full();
     let live = match next {
         Some(account) => Some(
-            tokio::task::spawn_blocking(move || {
-                let rules = Arc::new(CompiledRules::from_valid(&account.rules));
-                Arc::new(LiveAccount { account, rules })
-            })
-            .await
-            .map_err(|_| LevyError::internal())?,
+            tokio::task::spawn_blocking(move || Arc::new(RulesPool::global().live(account)))
+                .await
+                .map_err(|_| LevyError::internal())?,
         ),
         None => None,
     };
-    let directory = state.directory.load_full();
     state.directory.store(Arc::new(directory.with(id, live)));
     out.ok_or_else(LevyError::internal)
 }
@@ -118,7 +114,7 @@ pub async fn create_account(state: &AppState, new: NewAccount) -> Result<Account
             store_hashes: new.store_hashes,
             profiles: new.profiles,
             credentials: vec![],
-            rules: ValidRules::empty(),
+            rules: Arc::new(ValidRules::empty()),
             created_at: Utc::now(),
             app: None,
         };

@@ -34,18 +34,10 @@ fn upstream(what: &str, e: impl std::fmt::Display) -> LevyError {
 /// already serving that store hash, else `None`.
 fn account_of(state: &AppState, store_hash: &str) -> Option<Account> {
     let directory = state.directory.load();
-    let by_app = directory.accounts().find(|l| {
-        l.account
-            .app
-            .as_ref()
-            .is_some_and(|a| a.store_hash == store_hash)
-    });
-    if let Some(l) = by_app {
+    if let Some(l) = directory.app_account(store_hash) {
         return Some(l.account.clone());
     }
-    let mut serving = directory
-        .accounts()
-        .filter(|l| l.account.store_hashes.iter().any(|h| h == store_hash));
+    let mut serving = directory.serving(store_hash);
     match (serving.next(), serving.next()) {
         (Some(l), None) => Some(l.account.clone()),
         _ => None,

@@ -9,6 +9,7 @@ use crate::rules::import::woocommerce;
 use crate::rules::import::zip_rates::{self, ZipImportSummary, ZipRow};
 use crate::rules::{RulesDocument, ValidRules, Zone, DEFAULT_ZONE_ID};
 use crate::state::AppState;
+use std::sync::Arc;
 
 /// Replaces the whole rules document, validated; returns it as stored. A document with
 /// no zones and no rates replaces one that has some only when `allow_empty` says so: an
@@ -35,7 +36,7 @@ pub async fn put(
                 ),
             ));
         }
-        account.rules = rules.clone();
+        account.rules = Arc::new(rules.clone());
         Ok((Some(account), rules))
     })
     .await
@@ -83,9 +84,9 @@ pub async fn edit<T: Send + 'static>(
 ) -> Result<T, LevyError> {
     modify(state, id, move |current| {
         let mut account = current.ok_or_else(|| not_found(id))?;
-        let mut document = std::mem::take(&mut account.rules).into_document();
+        let mut document = Arc::unwrap_or_clone(std::mem::take(&mut account.rules)).into_document();
         let out = edit(&mut document)?;
-        account.rules = document.validate()?;
+        account.rules = Arc::new(document.validate()?);
         Ok((Some(account), out))
     })
     .await
@@ -97,7 +98,7 @@ pub fn get(state: &AppState, id: &str) -> Result<ValidRules, LevyError> {
         .directory
         .load()
         .get(id)
-        .map(|l| l.account.rules.clone())
+        .map(|l| ValidRules::clone(&l.account.rules))
         .ok_or_else(|| not_found(id))
 }
 

@@ -87,6 +87,21 @@ pub enum QuoteChange {
     Keep,
 }
 
+/// Account changes since a revision (see [`Store::directory_since`]).
+#[derive(Debug)]
+pub enum DirectoryDelta {
+    /// These accounts changed (`None`: deleted); applying them brings a node to `revision`.
+    Changed {
+        revision: i64,
+        accounts: Vec<(String, Option<Account>)>,
+    },
+    /// The change log no longer reaches back that far: the whole directory, as of `revision`.
+    Reload {
+        revision: i64,
+        accounts: Vec<Account>,
+    },
+}
+
 /// Storage of accounts and quotes. Implementations must make each call atomic and
 /// [`Store::update_quote`] serialized per quote.
 pub trait Store: Send + Sync + 'static {
@@ -106,6 +121,17 @@ pub trait Store: Send + Sync + 'static {
     /// this process is the only writer.
     fn directory_changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
         None
+    }
+    /// Every account and the directory revision they stand at, read at one moment.
+    fn directory(&self) -> Result<(i64, Vec<Account>), StoreError> {
+        Ok((0, self.accounts()?))
+    }
+    /// What changed after `revision`: the accounts changed since, each as it stands now,
+    /// so that a node applies work proportional to the change, not to the directory.
+    fn directory_since(&self, revision: i64) -> Result<DirectoryDelta, StoreError> {
+        let _ = revision;
+        let (revision, accounts) = self.directory()?;
+        Ok(DirectoryDelta::Reload { revision, accounts })
     }
 
     /// A quote with its whole history.

@@ -898,6 +898,55 @@ fn an_account_is_changed_from_what_is_stored(store: Arc<dyn Store>) {
     assert!(store.accounts().unwrap().is_empty());
 }
 
+/// A node that saw revision r reads back only the accounts changed after r, as they stand
+/// (a deleted one as None); one further behind than the change log reads everything.
+#[test]
+fn a_node_catches_up_with_only_the_accounts_that_changed() {
+    use levy::store::DirectoryDelta;
+    let url = postgres::database();
+    let store = levy::store::postgres::PgStore::open(&url, 2).unwrap();
+    for id in ["a", "b", "c"] {
+        store.put_account(&account(id)).unwrap();
+    }
+    let (seen, all) = store.directory().unwrap();
+    assert_eq!(all.len(), 3);
+    store
+        .modify_account("a", &mut |a| {
+            let mut a = a.unwrap();
+            a.profiles = vec!["new.example".into()];
+            Ok(Some(a))
+        })
+        .unwrap();
+    store.delete_account("b").unwrap();
+    match store.directory_since(seen).unwrap() {
+        DirectoryDelta::Changed { revision, accounts } => {
+            assert_eq!(revision, seen + 2);
+            assert_eq!(accounts.len(), 2, "{accounts:?}");
+            assert_eq!(accounts[0].0, "a");
+            assert_eq!(accounts[0].1.as_ref().unwrap().profiles, ["new.example"]);
+            assert_eq!(accounts[1], ("b".to_string(), None));
+        }
+        other => panic!("expected the two changes, got {other:?}"),
+    }
+    match store.directory_since(seen + 2).unwrap() {
+        DirectoryDelta::Changed { revision, accounts } => {
+            assert_eq!((revision, accounts.len()), (seen + 2, 0));
+        }
+        other => panic!("nothing changed, got {other:?}"),
+    }
+    // The log no longer reaches back to `seen`: the whole directory, as it stands.
+    postgres::sql(&url, "DELETE FROM directory_log");
+    store.put_account(&account("d")).unwrap();
+    match store.directory_since(seen).unwrap() {
+        DirectoryDelta::Reload { revision, accounts } => {
+            assert_eq!(revision, seen + 3);
+            let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+            assert_eq!(ids, ["a", "c", "d"]);
+        }
+        other => panic!("expected a reload, got {other:?}"),
+    }
+}
+
 /// Two nodes starting at once on a new database both apply (or find) the migrations.
 #[test]
 fn two_nodes_migrating_at_once_both_start() {

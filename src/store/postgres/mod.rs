@@ -10,8 +10,8 @@
 
 use super::backup::{Counts, Writer};
 use super::{
-    QuoteChange, QuoteHead, QuoteKey, QuoteKind, QuoteRecord, QuoteState, QuoteStatus,
-    QuoteVersion, Store, StoreError,
+    DirectoryDelta, QuoteChange, QuoteHead, QuoteKey, QuoteKind, QuoteRecord, QuoteState,
+    QuoteStatus, QuoteVersion, Store, StoreError,
 };
 use crate::accounts::{Account, Credential};
 use crate::error::LevyError;
@@ -25,7 +25,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("0002_directory.sql")),
     (3, include_str!("0003_audit.sql")),
     (4, include_str!("0004_app.sql")),
+    (5, include_str!("0005_directory_log.sql")),
 ];
+/// How many directory changes `directory_log` keeps for nodes catching up.
+const DIRECTORY_LOG_KEEP: i64 = 10_000;
 /// The channel nodes are told on that accounts changed.
 const DIRECTORY_CHANNEL: &str = "levy_directory";
 /// The advisory lock key of migrations (any constant shared by every node).
@@ -477,20 +480,37 @@ async fn write_head(c: &impl GenericClient, head: &QuoteHead) -> Result<u64, Sto
     .map_err(backend)
 }
 
-async fn read_accounts(c: &impl GenericClient) -> Result<Vec<Account>, StoreError> {
+/// Every account (`ids`: None), or the accounts among `ids` that exist, in id order.
+async fn read_accounts(
+    c: &impl GenericClient,
+    ids: Option<&[String]>,
+) -> Result<Vec<Account>, StoreError> {
     let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
-    let rows = c
-        .query(
-            "SELECT a.id, a.store_hashes, a.profiles, a.created_at, r.document, a.app FROM accounts a \
-             LEFT JOIN rules r ON r.account_id = a.id ORDER BY a.id",
-            &[],
-        )
-        .await
-        .map_err(backend)?;
-    let mut accounts = Vec::with_capacity(rows.len());
-    for row in rows {
-        let document: Option<String> = row.get(4);
-        let app: Option<String> = row.get(5);
+    const ACCOUNTS: &str = "SELECT a.id, a.store_hashes, a.profiles, a.created_at, r.document, \
+        a.app FROM accounts a LEFT JOIN rules r ON r.account_id = a.id";
+    const CREDENTIALS: &str =
+        "SELECT account_id, username, salt, hash, store_hash, created_at FROM credentials";
+    use futures_util::TryStreamExt;
+    // Rows are streamed, not collected: 50,000 accounts' documents never sit in memory at
+    // once, and equal documents are parsed once (`RulesPool::document`).
+    let stream = |sql: String| async move {
+        match ids {
+            None => c.query_raw(&sql, std::iter::empty::<&str>()).await,
+            Some(ids) => c.query_raw(&sql, [&ids]).await,
+        }
+        .map_err(backend)
+    };
+    let filter = |column: &str| match ids {
+        None => String::new(),
+        Some(_) => format!(" WHERE {column} = ANY($1)"),
+    };
+    let rows = stream(format!("{ACCOUNTS}{}", filter("a.id"))).await?;
+    futures_util::pin_mut!(rows);
+    let pool = crate::accounts::RulesPool::global();
+    let mut accounts = Vec::new();
+    while let Some(row) = rows.try_next().await.map_err(backend)? {
+        let document: Option<&str> = row.get(4);
+        let app: Option<&str> = row.get(5);
         accounts.push(Account {
             id: row.get(0),
             store_hashes: row.get(1),
@@ -498,24 +518,25 @@ async fn read_accounts(c: &impl GenericClient) -> Result<Vec<Account>, StoreErro
             created_at: row.get(3),
             credentials: Vec::new(),
             rules: match document {
-                Some(d) => serde_json::from_str(&d).map_err(|e| corrupt(&e))?,
+                Some(d) => pool.document(d).map_err(|e| corrupt(&e))?,
                 None => Default::default(),
             },
             app: match app {
-                Some(a) => Some(serde_json::from_str(&a).map_err(|e| corrupt(&e))?),
+                Some(a) => Some(serde_json::from_str(a).map_err(|e| corrupt(&e))?),
                 None => None,
             },
         });
     }
-    let creds = c
-        .query(
-            "SELECT account_id, username, salt, hash, store_hash, created_at FROM credentials \
-             ORDER BY account_id, position",
-            &[],
-        )
-        .await
-        .map_err(backend)?;
-    for row in creds {
+    // Byte order, whatever the database's collation: the credentials are matched by
+    // binary search, and callers pair ids in this order.
+    accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let creds = stream(format!(
+        "{CREDENTIALS}{} ORDER BY account_id, position",
+        filter("account_id")
+    ))
+    .await?;
+    futures_util::pin_mut!(creds);
+    while let Some(row) = creds.try_next().await.map_err(backend)? {
         let account: &str = row.get(0);
         if let Ok(i) = accounts.binary_search_by(|a| a.id.as_str().cmp(account)) {
             accounts[i].credentials.push(Credential {
@@ -531,8 +552,20 @@ async fn read_accounts(c: &impl GenericClient) -> Result<Vec<Account>, StoreErro
 }
 
 async fn read_account(c: &impl GenericClient, id: &str) -> Result<Option<Account>, StoreError> {
-    // The whole directory's reader, for one account: small enough not to matter here.
-    Ok(read_accounts(c).await?.into_iter().find(|a| a.id == id))
+    Ok(read_accounts(c, Some(&[id.to_string()])).await?.pop())
+}
+
+async fn read_revision(c: &impl GenericClient) -> Result<i64, StoreError> {
+    let text: String = c
+        .query_one(
+            "SELECT value FROM levy_meta WHERE name = 'directory_revision'",
+            &[],
+        )
+        .await
+        .map_err(backend)?
+        .get(0);
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("directory revision {text:?}: {e}")))
 }
 
 async fn write_account(c: &impl GenericClient, account: &Account) -> Result<(), StoreError> {
@@ -679,7 +712,7 @@ impl Store for PgStore {
     fn accounts(&self) -> Result<Vec<Account>, StoreError> {
         self.block(async {
             let c = self.client().await?;
-            read_accounts(&c).await
+            read_accounts(&c, None).await
         })
     }
 
@@ -734,6 +767,19 @@ impl Store for PgStore {
                 .await
                 .map_err(backend)?
                 .get(0);
+            let number: i64 = revision.parse().map_err(backend)?;
+            tx.execute(
+                "INSERT INTO directory_log (revision, account_id) VALUES ($1, $2)",
+                &[&number, &id],
+            )
+            .await
+            .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM directory_log WHERE revision <= $1",
+                &[&(number - DIRECTORY_LOG_KEEP)],
+            )
+            .await
+            .map_err(backend)?;
             tx.execute("SELECT pg_notify($1, $2)", &[&DIRECTORY_CHANNEL, &revision])
                 .await
                 .map_err(backend)?;
@@ -744,6 +790,62 @@ impl Store for PgStore {
 
     fn directory_changes(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
         Some(self.changes.subscribe())
+    }
+
+    fn directory(&self) -> Result<(i64, Vec<Account>), StoreError> {
+        self.block(async {
+            let mut c = self.client().await?;
+            let tx = snapshot(&mut c).await?;
+            let revision = read_revision(&tx).await?;
+            let accounts = read_accounts(&tx, None).await?;
+            tx.commit().await.map_err(backend)?;
+            Ok((revision, accounts))
+        })
+    }
+
+    /// One snapshot: the revision, the log since `revision` (contiguous, as revisions
+    /// are taken under one lock), and the accounts it names as they stand.
+    fn directory_since(&self, revision: i64) -> Result<DirectoryDelta, StoreError> {
+        self.block(async {
+            let mut c = self.client().await?;
+            let tx = snapshot(&mut c).await?;
+            let now = read_revision(&tx).await?;
+            let log = tx
+                .query(
+                    "SELECT revision, account_id FROM directory_log WHERE revision > $1 \
+                     ORDER BY revision",
+                    &[&revision],
+                )
+                .await
+                .map_err(backend)?;
+            let reaches = log
+                .first()
+                .map_or(now <= revision, |r| r.get::<_, i64>(0) == revision + 1);
+            let delta = if reaches {
+                let mut ids: Vec<String> = log.iter().map(|r| r.get(1)).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                let mut found = read_accounts(&tx, Some(&ids)).await?.into_iter().peekable();
+                let accounts = ids
+                    .into_iter()
+                    .map(|id| {
+                        let account = found.next_if(|a| a.id == id);
+                        (id, account)
+                    })
+                    .collect();
+                DirectoryDelta::Changed {
+                    revision: now.max(revision),
+                    accounts,
+                }
+            } else {
+                DirectoryDelta::Reload {
+                    revision: now,
+                    accounts: read_accounts(&tx, None).await?,
+                }
+            };
+            tx.commit().await.map_err(backend)?;
+            Ok(delta)
+        })
     }
 
     fn quote(&self, key: &QuoteKey) -> Result<Option<QuoteRecord>, StoreError> {
@@ -929,7 +1031,7 @@ impl Store for PgStore {
             let mut c = self.client().await?;
             let c = &mut c;
             let tx = snapshot(c).await?;
-            for account in read_accounts(&tx).await? {
+            for account in read_accounts(&tx, None).await? {
                 writer.account(&account)?;
             }
             let portal = tx
