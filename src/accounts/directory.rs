@@ -2,38 +2,52 @@
 //! authentication, profile routing and store hashes.
 //!
 //! A snapshot is immutable and swapped in whole, so an estimate sees an account change
-//! entirely or not at all. Its maps are persistent B-trees (`imbl`): a changed snapshot
-//! shares every node but the few on the changed keys' paths, so one account's change
-//! costs the same with 50,000 accounts as with 10, and listing is in id order.
+//! entirely or not at all. A changed snapshot shares all of the previous one but what the
+//! change touches: the lookup maps are sharded hash maps ([`Shards`]: one probe per
+//! lookup, one shard copied per changed key) and the id-ordered list of accounts is a
+//! persistent B-tree (`imbl`), so one account's change costs the same with 50,000
+//! accounts as with 10, and listing needs no sort.
 
+use super::shards::Shards;
 use super::{digest, Account, Credential, RulesPool};
 use crate::engine::CompiledRules;
 use imbl::OrdMap;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-/// A credential ready to check: decoded salt and hash.
+/// A credential ready to check: decoded salt and hash, inline, and the account itself,
+/// so that a request's authentication touches as little memory as it can.
 #[derive(Debug)]
 struct Verifier {
-    account: Arc<str>,
+    live: Arc<LiveAccount>,
     /// The store the credential was pushed to; it is valid only for that store.
     store_hash: Option<Box<str>>,
-    salt: Box<[u8]>,
+    salt: [u8; MAX_SALT],
+    salt_len: u8,
     hash: [u8; 32],
 }
 
+/// Levy's salts are 16 bytes; room for twice that.
+const MAX_SALT: usize = 32;
+
 impl Verifier {
-    fn from(account: &Arc<str>, c: &Credential) -> Option<Verifier> {
+    fn from(live: &Arc<LiveAccount>, c: &Credential) -> Option<Verifier> {
+        let decoded = hex::decode(&c.salt).ok().filter(|s| s.len() <= MAX_SALT)?;
+        let mut salt = [0u8; MAX_SALT];
+        salt[..decoded.len()].copy_from_slice(&decoded);
         Some(Verifier {
-            account: account.clone(),
+            live: live.clone(),
             store_hash: c.store_hash.as_deref().map(Box::from),
-            salt: hex::decode(&c.salt).ok()?.into(),
+            salt,
+            salt_len: decoded.len() as u8,
             hash: hex::decode(&c.hash).ok()?.try_into().ok()?,
         })
     }
 
     fn check(&self, password: &str) -> bool {
-        digest(&self.salt, password).ct_eq(&self.hash).into()
+        digest(&self.salt[..self.salt_len as usize], password)
+            .ct_eq(&self.hash)
+            .into()
     }
 }
 
@@ -48,14 +62,16 @@ pub struct LiveAccount {
 /// Cloning it is cheap (the maps share their nodes); [`Directory::with`] makes the next.
 #[derive(Debug, Clone, Default)]
 pub struct Directory {
+    /// Every account in id order (listing); lookups by id go through `by_id`.
     accounts: OrdMap<Arc<str>, Arc<LiveAccount>>,
-    by_username: OrdMap<Arc<str>, Arc<Verifier>>,
+    by_id: Shards<Arc<LiveAccount>>,
+    by_username: Shards<Arc<Verifier>>,
     /// Lower-cased profile (a host name or a label) -> account id.
-    by_profile: OrdMap<Arc<str>, Arc<str>>,
+    by_profile: Shards<Arc<str>>,
     /// Store hash -> the accounts that list it (almost always one).
-    by_store_hash: OrdMap<Arc<str>, Arc<[Arc<str>]>>,
+    by_store_hash: Shards<Arc<[Arc<str>]>>,
     /// Store hash -> the account the BigCommerce app was installed into.
-    by_app_store: OrdMap<Arc<str>, Arc<str>>,
+    by_app_store: Shards<Arc<str>>,
     /// Lower-cased base domains, each with a leading dot.
     base_domains: Arc<[String]>,
 }
@@ -94,7 +110,7 @@ impl Directory {
         let account = &live.account;
         let id: Arc<str> = Arc::from(account.id.as_str());
         for c in &account.credentials {
-            if let Some(v) = Verifier::from(&id, c) {
+            if let Some(v) = Verifier::from(&live, c) {
                 self.by_username
                     .insert(Arc::from(c.username.as_str()), Arc::new(v));
             }
@@ -118,6 +134,7 @@ impl Directory {
             self.by_app_store
                 .insert(Arc::from(app.store_hash.as_str()), id.clone());
         }
+        self.by_id.insert(id.clone(), live.clone());
         self.accounts.insert(id, live);
     }
 
@@ -126,12 +143,13 @@ impl Directory {
         let Some(old) = self.accounts.remove(id) else {
             return;
         };
+        self.by_id.remove(id);
         let account = &old.account;
         for c in &account.credentials {
             if self
                 .by_username
                 .get(c.username.as_str())
-                .is_some_and(|v| &*v.account == id)
+                .is_some_and(|v| v.live.account.id == id)
             {
                 self.by_username.remove(c.username.as_str());
             }
@@ -174,7 +192,7 @@ impl Directory {
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<LiveAccount>> {
-        self.accounts.get(id)
+        self.by_id.get(id)
     }
 
     /// Every account, in id order.
@@ -196,14 +214,14 @@ impl Directory {
             .get(store_hash)
             .into_iter()
             .flat_map(|ids| ids.iter())
-            .filter_map(|id| self.accounts.get(&**id))
+            .filter_map(|id| self.by_id.get(id))
     }
 
     /// The account the BigCommerce app was installed into for `store_hash`.
     pub fn app_account(&self, store_hash: &str) -> Option<&Arc<LiveAccount>> {
         self.by_app_store
             .get(store_hash)
-            .and_then(|id| self.accounts.get(&**id))
+            .and_then(|id| self.by_id.get(id))
     }
 
     pub fn username_taken(&self, username: &str) -> bool {
@@ -214,8 +232,18 @@ impl Directory {
     /// (if it was pushed to one), when the password is right. An unknown username costs
     /// the same hash as a known one.
     pub fn authenticate(&self, username: &str, password: &str) -> Option<(&str, Option<&str>)> {
+        self.authenticated(username, password)
+            .map(|(live, store)| (live.account.id.as_str(), store))
+    }
+
+    /// [`Directory::authenticate`], answering the account itself.
+    pub fn authenticated(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Option<(&Arc<LiveAccount>, Option<&str>)> {
         match self.by_username.get(username) {
-            Some(v) if v.check(password) => Some((&v.account, v.store_hash.as_deref())),
+            Some(v) if v.check(password) => Some((&v.live, v.store_hash.as_deref())),
             Some(_) => None,
             None => {
                 let _ = digest(b"levy-unknown-user", password);
@@ -235,7 +263,7 @@ impl Directory {
                 if label.is_empty() {
                     return HostRoute::Any;
                 }
-                if let Some(live) = self.accounts.get(label) {
+                if let Some(live) = self.by_id.get(label) {
                     return HostRoute::Account(&live.account.id);
                 }
                 if let Some(id) = self.by_profile.get(label) {

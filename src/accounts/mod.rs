@@ -7,6 +7,7 @@
 
 mod directory;
 mod pool;
+mod shards;
 
 pub use directory::{host_name, Directory, HostRoute, LiveAccount};
 pub use pool::RulesPool;

@@ -97,9 +97,10 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError
         .as_deref()
         .and_then(|c| c.split_once(':'))
         .ok_or_else(|| unauthorized("HTTP Basic credentials are required"))?;
-    let (account_id, credential_store) = directory
-        .authenticate(user, password)
+    let (live, credential_store) = directory
+        .authenticated(user, password)
         .ok_or_else(|| unauthorized("the username or password is not valid"))?;
+    let account_id = live.account.id.as_str();
     let host = request_host(req)?;
     match directory.route(&host) {
         HostRoute::UnknownLabel => {
@@ -115,10 +116,7 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<Authorized, ApiError
         }
         _ => {}
     }
-    let live = directory
-        .get(account_id)
-        .cloned()
-        .ok_or_else(|| unauthorized("the username or password is not valid"))?;
+    let live = live.clone();
     req.extensions_mut()
         .insert(crate::logging::RequestAccount(live.account.id.clone()));
     let store_hash = req
