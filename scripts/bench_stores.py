@@ -190,7 +190,8 @@ def sled_part(tmp, sizes, rounds, seconds, results):
     log(f"== estimates spread over every store, {small} vs {large}, {rounds} interleaved rounds")
     series = {small: {"p50": [], "p99": [], "rps1": [], "rps64": []}, large: {"p50": [], "p99": [], "rps1": [], "rps64": []}}
     for r in range(rounds):
-        for n in (small, large):
+        # Alternating which goes first, so that neither always runs on a warmer machine.
+        for n in ((small, large) if r % 2 == 0 else (large, small)):
             env = {"BODY_FILE": body, "CREDS_FILE": os.path.join(tmp, f"creds-{n}")}
             one = wrk(f"{nodes[n].public}/estimate", lua, env, 1, seconds, threads=1)
             many = wrk(f"{nodes[n].public}/estimate", lua, env, 64, seconds, threads=2)
@@ -204,6 +205,10 @@ def sled_part(tmp, sizes, rounds, seconds, results):
     for n in (small, large):
         results["sled"][n]["estimates"] = {k: median(v) for k, v in series[n].items()}
         results["sled"][n]["rss_after_estimates_mib"] = rss_mib(nodes[n].proc.pid)
+    # This machine's speed drifts between rounds: the ratio of each round, then their median.
+    results["sled"]["ratios"] = {k: median([b / a for a, b in zip(series[small][k], series[large][k])])
+                                 for k in series[small]}
+    results["sled"]["per_round"] = series
     log(f"== account changes through the admin API, {small} vs {large} stores, interleaved")
     changes = {small: [], large: []}
     for i in range(60):
@@ -264,7 +269,7 @@ def psql(url, statement):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,1000,10000,50000")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--no-postgres", action="store_true")
     args = ap.parse_args()
@@ -296,7 +301,8 @@ def report(results, sizes):
     log("| estimates | " + " | ".join(f"{k}" for k in e0) + " |")
     for n, e in ((small, e0), (large, e1)):
         log(f"| {n} | " + " | ".join(f"{v:.3f}" for v in e.values()) + " |")
-    log("| ratio | " + " | ".join(f"{e1[k] / e0[k]:.3f}" for k in e0) + " |")
+    log("| ratio of medians | " + " | ".join(f"{e1[k] / e0[k]:.3f}" for k in e0) + " |")
+    log("| median of per-round ratios | " + " | ".join(f"{sled['ratios'][k]:.3f}" for k in e0) + " |")
     c0, c1 = sled[small]["changes_ms"], sled[large]["changes_ms"]
     log("| account change (median ms) | " + " | ".join(c0) + " |")
     for n, c in ((small, c0), (large, c1)):
