@@ -50,7 +50,6 @@ pub async fn modify<T: Send + 'static>(
         .map_err(StoreError::into_client_error)?;
     // Compiling 40,000 imported zones takes a while: off the executor, which keeps
     // answering estimates meanwhile.
-    let directory = state.directory.load_full();
     let live = match next {
         Some(account) => Some(
             tokio::task::spawn_blocking(move || Arc::new(RulesPool::global().live(account)))
@@ -59,6 +58,7 @@ pub async fn modify<T: Send + 'static>(
         ),
         None => None,
     };
+    let directory = state.directory.load_full();
     state.directory.store(Arc::new(directory.with(id, live)));
     out.ok_or_else(LevyError::internal)
 }

@@ -947,6 +947,35 @@ fn a_node_catches_up_with_only_the_accounts_that_changed() {
     }
 }
 
+/// Credentials find their accounts whatever order the database's collation sorts ids in
+/// (they were matched by a binary search over the rows in the database's order).
+#[test]
+fn credentials_find_their_accounts_under_any_collation() {
+    let url = postgres::database();
+    let store = levy::store::postgres::PgStore::open(&url, 2).unwrap();
+    // Numeric ordering (ICU): s2 before s10, where bytes put s10 first.
+    postgres::sql(
+        &url,
+        "CREATE COLLATION numeric (provider = icu, locale = 'en-US-u-kn-true')",
+    );
+    postgres::sql(
+        &url,
+        "ALTER TABLE accounts ALTER COLUMN id TYPE text COLLATE numeric",
+    );
+    let ids: Vec<String> = (1..=24).map(|i| format!("s{i}")).collect();
+    for id in &ids {
+        let mut a = account(id);
+        a.credentials[0].username = format!("{id}-user");
+        store.put_account(&a).unwrap();
+    }
+    let read = store.accounts().unwrap();
+    assert_eq!(read.len(), ids.len());
+    for a in &read {
+        assert_eq!(a.credentials.len(), 1, "{} lost its credential", a.id);
+        assert_eq!(a.credentials[0].username, format!("{}-user", a.id));
+    }
+}
+
 /// Two nodes starting at once on a new database both apply (or find) the migrations.
 #[test]
 fn two_nodes_migrating_at_once_both_start() {
