@@ -31,8 +31,17 @@ impl Entry {
 
 #[derive(Debug, Default)]
 pub struct RulesPool {
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
     /// Hash of the text -> the documents with that hash.
-    entries: Mutex<HashMap<u64, Vec<Entry>>>,
+    by_hash: HashMap<u64, Vec<Entry>>,
+    /// When to drop the entries no account uses (their texts would pile up as merchants
+    /// edit their rules): at twice the count of the last sweep, so sweeping stays O(1)
+    /// per entry made.
+    sweep_at: usize,
 }
 
 static GLOBAL: LazyLock<RulesPool> = LazyLock::new(RulesPool::default);
@@ -43,14 +52,20 @@ impl RulesPool {
         &GLOBAL
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u64, Vec<Entry>>> {
+    fn lock(&self) -> MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The entry for `text`, made when missing; unused neighbours are dropped on the way.
-    fn entry<'a>(map: &'a mut HashMap<u64, Vec<Entry>>, text: &str) -> &'a mut Entry {
-        let same = map.entry(key(text)).or_default();
-        same.retain(Entry::used);
+    /// The entry for `text`, made when missing.
+    fn entry<'a>(entries: &'a mut Entries, text: &str) -> &'a mut Entry {
+        if entries.by_hash.len() >= entries.sweep_at {
+            entries.by_hash.retain(|_, same| {
+                same.retain(Entry::used);
+                !same.is_empty()
+            });
+            entries.sweep_at = (2 * entries.by_hash.len()).max(64);
+        }
+        let same = entries.by_hash.entry(key(text)).or_default();
         let at = match same.iter().position(|e| &*e.text == text) {
             Some(at) => at,
             None => {
@@ -71,8 +86,8 @@ impl RulesPool {
             return Ok(found);
         }
         let parsed = Arc::new(serde_json::from_str::<ValidRules>(text)?);
-        let mut map = self.lock();
-        let entry = Self::entry(&mut map, text);
+        let mut entries = self.lock();
+        let entry = Self::entry(&mut entries, text);
         Ok(match entry.valid.upgrade() {
             Some(raced) => raced,
             None => {
@@ -83,8 +98,10 @@ impl RulesPool {
     }
 
     fn find<T>(&self, text: &str, get: impl Fn(&Entry) -> Option<T>) -> Option<T> {
-        let map = self.lock();
-        map.get(&key(text))?
+        let entries = self.lock();
+        entries
+            .by_hash
+            .get(&key(text))?
             .iter()
             .find(|e| &*e.text == text)
             .and_then(get)
@@ -99,8 +116,8 @@ impl RulesPool {
             return LiveAccount { account, rules };
         };
         {
-            let mut map = self.lock();
-            let entry = Self::entry(&mut map, &text);
+            let mut entries = self.lock();
+            let entry = Self::entry(&mut entries, &text);
             match entry.valid.upgrade() {
                 Some(valid) => account.rules = valid,
                 None => entry.valid = Arc::downgrade(&account.rules),
@@ -111,8 +128,8 @@ impl RulesPool {
         }
         // Compiled outside the lock: another account's change need not wait for it.
         let compiled = Arc::new(CompiledRules::from_valid(&account.rules));
-        let mut map = self.lock();
-        let entry = Self::entry(&mut map, &text);
+        let mut entries = self.lock();
+        let entry = Self::entry(&mut entries, &text);
         let rules = match entry.compiled.upgrade() {
             Some(raced) => raced,
             None => {
@@ -125,7 +142,13 @@ impl RulesPool {
 
     /// How many distinct documents are in use (for tests and metrics).
     pub fn distinct(&self) -> usize {
-        self.lock().values().flatten().filter(|e| e.used()).count()
+        let entries = self.lock();
+        entries
+            .by_hash
+            .values()
+            .flatten()
+            .filter(|e| e.used())
+            .count()
     }
 }
 
@@ -184,6 +207,21 @@ mod tests {
         assert_eq!(pool.distinct(), 2);
         drop(c);
         assert_eq!(pool.distinct(), 1, "unused rules are not kept");
+    }
+
+    #[test]
+    fn texts_of_documents_no_account_uses_are_swept() {
+        let pool = RulesPool::default();
+        let kept = pool.live(account("kept", &template()));
+        for i in 0..1000 {
+            let mut edited = template().into_document();
+            edited.rates[0].name = format!("Edit {i}");
+            drop(pool.live(account("a", &edited.validate().unwrap())));
+        }
+        let held: usize = pool.lock().by_hash.values().map(Vec::len).sum();
+        assert!(held <= 128, "{held} texts held for one live document");
+        assert_eq!(pool.distinct(), 1);
+        drop(kept);
     }
 
     #[test]
