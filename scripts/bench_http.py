@@ -47,6 +47,9 @@ end
 
 # Each request commits a new quote id: run prefix, thread, counter. `tid` is a global that
 # setup() gives each thread (a local here would shadow it, and threads would repeat ids).
+# The request is formatted once per thread around a fixed-width counter, so each request
+# costs wrk one concatenation, not a pattern substitution of the 4 KB body and a format
+# (those made wrk spend about 25 µs per commit of the two cores it shares with Levy).
 COMMIT_LUA = ESTIMATE_LUA + """
 local template = wrk.body
 local n = 0
@@ -56,10 +59,17 @@ function setup(thread)
   next_tid = next_tid + 1
   thread:set("tid", tostring(next_tid))
 end
+local head, tail
 function request()
   n = n + 1
-  local body = string.gsub(template, '"id": "113"', '"id": "' .. prefix .. '-' .. tid .. '-' .. n .. '"', 1)
-  return wrk.format(nil, nil, nil, body)
+  if not head then
+    local mark = "##########"
+    local body = string.gsub(template, '"id": "113"', '"id": "' .. prefix .. '-' .. tid .. '-' .. mark .. '"', 1)
+    local req = wrk.format(nil, nil, nil, body)
+    local s, e = string.find(req, mark, 1, true)
+    head, tail = string.sub(req, 1, s - 1), string.sub(req, e + 1)
+  end
+  return head .. string.format("%010d", n) .. tail
 end
 """
 

@@ -6,6 +6,7 @@
 //! many writers into one flush and fsync.
 
 pub mod backup;
+pub mod commit_log;
 pub mod durable;
 pub mod group_commit;
 mod key_locks;
