@@ -107,15 +107,20 @@ impl Storage {
     ) -> Result<QuoteState, StoreError> {
         if !heavy {
             let decide: super::Decide = Box::new(decide);
-            return match self.backend.spawn_update_quote(key, decide) {
-                Ok(answer) => answer.await.map_err(|_| {
-                    StoreError::Backend("a quote update ended without an answer".into())
-                })?,
-                Err((key, mut decide)) => {
-                    self.durably(move |store| store.update_quote(&key, &mut decide))
-                        .await
-                }
+            let answer = match &self.commits {
+                Some(c) => c.update_quote(key, decide)?,
+                None => match self.backend.spawn_update_quote(key, decide) {
+                    Ok(answer) => answer,
+                    Err((key, mut decide)) => {
+                        return self
+                            .durably(move |store| store.update_quote(&key, &mut decide))
+                            .await
+                    }
+                },
             };
+            return answer.await.map_err(|_| {
+                StoreError::Backend("a quote update ended without an answer".into())
+            })?;
         }
         let store = self.backend.clone();
         let out = self
