@@ -8,6 +8,7 @@ use crate::quote::QuoteRequest;
 use crate::store::{QuoteChange, QuoteHead, QuoteKind, QuoteState, QuoteStatus, QuoteVersion};
 use chrono::Utc;
 use serde_json::value::RawValue;
+use std::sync::Arc;
 
 /// Who is asking: the account and the store hash of the request.
 pub struct Caller<'a> {
@@ -27,7 +28,7 @@ pub struct QuoteLimits {
 fn version(
     head: &QuoteHead,
     kind: QuoteKind,
-    request: &QuoteRequest,
+    request: &Arc<QuoteRequest>,
     computed: &Computed,
     limits: &QuoteLimits,
 ) -> Result<QuoteVersion, LevyError> {
@@ -79,7 +80,7 @@ fn version(
 fn append(
     head: &QuoteHead,
     kind: QuoteKind,
-    request: &QuoteRequest,
+    request: &Arc<QuoteRequest>,
     computed: &Computed,
     status: QuoteStatus,
     store_hash: &str,
@@ -97,7 +98,7 @@ fn append(
 pub fn commit(
     current: Option<&QuoteState>,
     caller: &Caller<'_>,
-    request: &QuoteRequest,
+    request: &Arc<QuoteRequest>,
     computed: &Computed,
     limits: &QuoteLimits,
 ) -> Result<QuoteChange, LevyError> {
@@ -123,7 +124,7 @@ pub fn commit(
             )
         }
         Some(existing) if existing.head.status == QuoteStatus::Committed => {
-            if existing.latest.as_ref().and_then(|v| v.request.as_ref()) == Some(request) {
+            if existing.latest.as_ref().and_then(|v| v.request.as_deref()) == Some(&**request) {
                 Ok(QuoteChange::Keep)
             } else {
                 Err(LevyError::new(
@@ -151,7 +152,7 @@ pub fn commit(
 pub fn adjust(
     current: Option<&QuoteState>,
     id: &str,
-    request: &QuoteRequest,
+    request: &Arc<QuoteRequest>,
     computed: &Computed,
     limits: &QuoteLimits,
 ) -> Result<QuoteChange, LevyError> {
@@ -163,7 +164,7 @@ pub fn adjust(
         )),
         Some(existing) => {
             let retry = existing.latest.as_ref().is_some_and(|v| {
-                v.kind == QuoteKind::Adjust && v.request.as_ref() == Some(request)
+                v.kind == QuoteKind::Adjust && v.request.as_deref() == Some(&**request)
             });
             if retry {
                 return Ok(QuoteChange::Keep);

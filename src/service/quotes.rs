@@ -50,6 +50,7 @@ pub async fn commit(
     lifecycle::check_id(&request.id)?;
     let key = client.quote(&request.id);
     let limits = limits(state);
+    let request = std::sync::Arc::new(request);
     let quote = state
         .store
         .update_quote(key, heavy, move |current| {
@@ -76,6 +77,7 @@ pub async fn adjust(
 ) -> Result<QuoteState, LevyError> {
     lifecycle::check_id(&id)?;
     let limits = limits(state);
+    let request = std::sync::Arc::new(request);
     let quote = state
         .store
         .update_quote(client.quote(&id), heavy, move |current| {

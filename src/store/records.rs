@@ -47,7 +47,8 @@ pub enum QuoteKind {
 pub struct QuoteVersion {
     pub version: u32,
     pub kind: QuoteKind,
-    pub request: Option<QuoteRequest>,
+    /// Shared with the decision that stored it: a commit does not copy its request.
+    pub request: Option<std::sync::Arc<QuoteRequest>>,
     /// The response body exactly as sent, so a retry gets the same bytes.
     pub response: Option<Box<RawValue>>,
     /// How the response was computed (SPEC 10.8); none for voids and for versions
