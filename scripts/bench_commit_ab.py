@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Interleaved A/B of Levy binaries (or zstd levels) on the sled commit path.
+
+    python3 scripts/bench_commit_ab.py BIN[:ZSTD_LEVEL] BIN[:ZSTD_LEVEL] ...
+
+Starts every binary at once (each its own temporary store, the demo account), warms each
+up, then in ROUNDS rounds (order alternating) measures on each: estimates at 64
+connections, then durable commits at CONNS connections (64) for SECS seconds (4), with
+the server's CPU per commit from /proc. Prints per round and the medians: commits /
+estimates, CPU per commit, commit p99, and the data directory's size. An idle server
+costs the loaded one nothing measurable. NOEST=1 skips the estimates. Used for the
+"tried" lines of BENCHMARKS.md's commit section (binaries built from the commits named).
+"""
+import os, sys, subprocess, time, tempfile, shutil, base64, resource
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_http as bh
+ROOT = bh.ROOT
+bins = sys.argv[1:]
+tmp = tempfile.mkdtemp(prefix="levy-ab-")
+servers = []
+auth = base64.b64encode(f"{bh.DEMO_USER}:{bh.DEMO_PASSWORD}".encode()).decode()
+est_lua = os.path.join(tmp, "e.lua"); open(est_lua, "w").write(bh.ESTIMATE_LUA)
+com_lua = os.path.join(tmp, "c.lua"); open(com_lua, "w").write(bh.COMMIT_LUA)
+henv = {"AUTH_B64": auth, "HOST_HEADER": "demo.tax.example.com"}
+eenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "estimate.json")}
+cenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "commit.json")}
+try:
+    for i, spec in enumerate(bins):
+        b, _, level = spec.partition(":")
+        d = os.path.join(tmp, f"d{i}"); cfg = os.path.join(tmp, f"c{i}.toml")
+        open(cfg, "w").write(f'data_dir = "{d}"\nlisten = "127.0.0.1:0"\nadmin_listen = "127.0.0.1:0"\n'
+            f'base_domains = ["tax.example.com"]\n[limits]\nbody_bytes = 134217728\n'
+            f'[demo]\naccount = "demo"\nusername = "{bh.DEMO_USER}"\npassword = "{bh.DEMO_PASSWORD}"\n'
+            f'store_hashes = ["demostore"]\nprofiles = ["demo"]\nrules = "{ROOT}/demo/rules.json"\n'
+            + (f'[store]\nzstd_level = {level}\n' if level else ''))
+        env = {**os.environ, "LEVY_ADMIN_TOKEN": bh.ADMIN_TOKEN, "LEVY_LOG": "warn"}
+        p, addr = bh.start([b, "serve", "--config", cfg], env, bh.PATTERNS)
+        servers.append((spec, p, addr["public"]))
+        bh.wrk(f"{addr['public']}/estimate", est_lua, eenv, 32, 2)
+        bh.wrk(f"{addr['public']}/commit", com_lua, {**cenv, "RUN_PREFIX": "warm"}, 32, 2)
+    res = {b: [] for b in bins}
+    dirs = {spec: os.path.join(tmp, f'd{i}') for i, spec in enumerate(bins)}
+    conns = int(os.environ.get("CONNS", "64")); secs = int(os.environ.get("SECS", "4"))
+    for r in range(int(os.environ.get("ROUNDS", "4"))):
+        order = servers if r % 2 == 0 else servers[::-1]
+        for b, p, pub in order:
+            e = bh.wrk(f"{pub}/estimate", est_lua, eenv, 64, secs) if not os.environ.get("NOEST") else {"rps": 1}
+            c0 = bh.cpu_seconds(p.pid)
+            c = bh.wrk(f"{pub}/commit", com_lua, {**cenv, "RUN_PREFIX": f"r{r}"}, conns, secs)
+            cpu = (bh.cpu_seconds(p.pid) - c0) / (c["rps"] * secs) * 1e6
+            res[b].append((c["rps"] / e["rps"], cpu, c["rps"], c["p99_ms"]))
+            print(f"{os.path.basename(b):14} est {e['rps']:6.0f} com {c['rps']:6.0f} ratio {c['rps']/e['rps']:.1%} cpu {cpu:5.1f}us p99 {c['p99_ms']:.2f}", flush=True)
+    for b in bins:
+        rs = sorted(x[0] for x in res[b]); cs = sorted(x[1] for x in res[b]); ps = sorted(x[3] for x in res[b])
+        size = int(subprocess.run(["du", "-sb", dirs[b]], capture_output=True, text=True).stdout.split()[0])
+        print(f"{os.path.basename(b):14} {size / 1e6:.0f} MB on disk; median ratio {rs[len(rs)//2]:.1%} median cpu {cs[len(cs)//2]:.1f}us median p99 {ps[len(ps)//2]:.2f}")
+finally:
+    for b, p, _ in servers:
+        p.terminate(); p.wait(timeout=60)
+    shutil.rmtree(tmp, ignore_errors=True)
