@@ -319,19 +319,29 @@ def main():
         results["half_peak"] = {"pinned": bool(pinned)}
         for key, period in (("even", 1), ("bursty", 4)):
             conns = max(1, round(half * (period + 0.5) / 1000))
-            # The rate per connection drifts with the machine: a try that lands outside
-            # 97-110 % of half the peak is repeated with the count scaled to the rate it
-            # reached (an overshoot measured the latency of a higher load than the target's).
-            for attempt in range(5):
+            # The rate per connection is not constant (it depends on how loaded the server
+            # is, and drifts with the machine): a try outside 97-110 % of half the peak is
+            # repeated, scaling the count to the rate reached until a try lands over and one
+            # under, then bisecting between them (an overshoot measures a higher load than
+            # the target's).
+            under, over = 0, None
+            for attempt in range(6):
                 r = wrk(f"{l1['public']}/estimate", paced_lua, {**levy_env, "PERIOD_MS": str(period)}, conns, long, threads=1, cpu=gen_cpu)
-                if 0.97 * half <= r["rps"] <= 1.10 * half or attempt == 4:
+                if 0.97 * half <= r["rps"] <= 1.10 * half or attempt == 5:
                     break
                 if r["rps"] < 0.97 * half:
-                    log(f"   {conns} connections paced at {period} ms reached {r['rps']:.0f} req/s; adding connections")
-                    conns = round(conns * half / r["rps"]) + 1
+                    under = max(under, conns)
+                    log(f"   {conns} connections paced at {period} ms reached {r['rps']:.0f} req/s; more connections")
+                    guess = round(conns * half / r["rps"]) + 1
                 else:
+                    over = conns if over is None else min(over, conns)
                     log(f"   {conns} connections paced at {period} ms reached {r['rps']:.0f} req/s, over the target; fewer connections")
-                    conns = max(1, min(conns - 1, round(conns * half / r["rps"])))
+                    guess = round(conns * half / r["rps"])
+                if over is not None and under:
+                    guess = (under + over) // 2 if over - under > 1 else under + 1
+                    if guess >= over:
+                        break
+                conns = max(1, guess)
             c = wrk(f"{c1['addr']}/estimate", paced_lua, {**ceil_env, "PERIOD_MS": str(period)}, conns, long, threads=1, cpu=gen_cpu)
             results["half_peak"][key] = {"connections": conns, "period_ms": period, "levy": r, "ceiling": c}
             for name, x in (("levy", r), ("ceiling", c)):
