@@ -3,7 +3,8 @@
 //!
 //! A sled flush seals its IO buffer, hands the write to one of sled's IO threads, waits for
 //! it (`sync_file_range`) and then needs an `fdatasync` of its own: two disk waits and two
-//! thread hand-offs per group, a fifth of a commit's CPU. An update of a quote is instead
+//! thread hand-offs per group (sled's IO threads were 15 % of the process's CPU under
+//! commits). An update of a quote is instead
 //! applied to sled (memory) and its records appended here, under the quote's lock, in the
 //! order sled saw them; the flusher writes what was appended and syncs it. sled itself is
 //! flushed only at a checkpoint (the log grew past its limit, or a write that is not in the
