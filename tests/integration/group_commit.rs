@@ -28,15 +28,22 @@ fn first_version(id: &str) -> QuoteChange {
     QuoteChange::Append(head, Box::new(version))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_writers_share_few_flushes() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), 8 << 20).unwrap());
+/// A sled store in `dir` with group commit, and the number of flushes finished so far (the
+/// flusher counts one after each sync returns, before it answers what that sync covered).
+fn counted(dir: &std::path::Path) -> (Arc<dyn Store>, GroupCommit, Arc<AtomicUsize>) {
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir, 8 << 20).unwrap());
     let flushes = Arc::new(AtomicUsize::new(0));
     let counted = flushes.clone();
     let gc = GroupCommit::start(store.clone(), move |_, _| {
         counted.fetch_add(1, Ordering::SeqCst);
     });
+    (store, gc, flushes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_share_few_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, gc, flushes) = counted(dir.path());
     let writers = 64;
     let mut tasks = Vec::new();
     for i in 0..writers {
@@ -69,14 +76,7 @@ async fn many_writers_share_few_flushes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quote_updates_are_answered_after_a_sync_that_covers_them() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path(), 8 << 20).unwrap());
-    // Flushes finished so far: the flusher counts one after each sync returns, before it
-    // answers the updates that sync covered.
-    let flushes = Arc::new(AtomicUsize::new(0));
-    let counted = flushes.clone();
-    let gc = GroupCommit::start(store.clone(), move |_, _| {
-        counted.fetch_add(1, Ordering::SeqCst);
-    });
+    let (store, gc, flushes) = counted(dir.path());
     let writers = 64;
     let mut tasks = Vec::new();
     for i in 0..writers {
