@@ -42,13 +42,13 @@ fn version(
             ),
         ));
     }
-    let mut response = computed.response.clone();
-    response.id = head.id.clone();
-    for doc in &mut response.documents {
-        doc.external_id = Some(head.external_id(&doc.id));
-    }
-    let text = String::from_utf8(crate::render::quote_response(&response))
-        .map_err(|_| LevyError::internal())?;
+    // The computed response with this quote's id and external ids, rendered as stored.
+    let text = String::from_utf8(crate::render::quote_response_as(
+        &computed.response,
+        &head.id,
+        |doc| head.external_id(doc),
+    ))
+    .map_err(|_| LevyError::internal())?;
     let audit = computed
         .audit
         .as_ref()

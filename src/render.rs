@@ -13,6 +13,25 @@ use rust_decimal::Decimal;
 
 /// The response as compact JSON, identical to `serde_json::to_vec(response)`.
 pub fn quote_response(response: &QuoteResponse) -> Vec<u8> {
+    render(response, &response.id, |doc| doc.external_id.clone())
+}
+
+/// The response as [`quote_response`] would write it with its id replaced by `id` and each
+/// document's external id by `external_id(document id)`: a committed quote's response,
+/// rendered without a copy of the computed one.
+pub fn quote_response_as(
+    response: &QuoteResponse,
+    id: &str,
+    external_id: impl Fn(&str) -> String,
+) -> Vec<u8> {
+    render(response, id, |doc| Some(external_id(&doc.id)))
+}
+
+fn render(
+    response: &QuoteResponse,
+    id: &str,
+    external_id: impl Fn(&DocumentResponse) -> Option<String>,
+) -> Vec<u8> {
     let lines: usize = response
         .documents
         .iter()
@@ -20,17 +39,22 @@ pub fn quote_response(response: &QuoteResponse) -> Vec<u8> {
         .sum();
     let mut out = Vec::with_capacity(64 + lines * 400);
     out.extend_from_slice(b"{\"id\":");
-    string(&mut out, &response.id);
+    string(&mut out, id);
     out.extend_from_slice(b",\"documents\":[");
-    list(&mut out, &response.documents, document);
+    for (i, doc) in response.documents.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        document(&mut out, doc, external_id(doc).as_deref());
+    }
     out.extend_from_slice(b"]}");
     out
 }
 
-fn document(out: &mut Vec<u8>, doc: &DocumentResponse) {
+fn document(out: &mut Vec<u8>, doc: &DocumentResponse, external_id: Option<&str>) {
     out.extend_from_slice(b"{\"id\":");
     string(out, &doc.id);
-    if let Some(external) = &doc.external_id {
+    if let Some(external) = external_id {
         out.extend_from_slice(b",\"external_id\":");
         string(out, external);
     }

@@ -147,3 +147,23 @@ proptest! {
         );
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// A committed quote's response is rendered from the computed one with its id and
+    /// external ids replaced, without a copy: the same bytes as serde writes for the copy.
+    #[test]
+    fn stored_responses_render_as_serde_writes_the_replaced_copy(r in response(), id in text()) {
+        let external = |doc: &str| format!("levy-k-{doc}");
+        let mut copy = r.clone();
+        copy.id = id.clone();
+        for doc in &mut copy.documents {
+            doc.external_id = Some(external(&doc.id));
+        }
+        prop_assert_eq!(
+            String::from_utf8(levy::render::quote_response_as(&r, &id, external)).unwrap(),
+            serde_json::to_string(&copy).unwrap()
+        );
+    }
+}
