@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Interleaved A/B of Levy binaries (or zstd levels) on the sled commit path.
 
-    python3 scripts/bench_commit_ab.py BIN[:ZSTD_LEVEL] BIN[:ZSTD_LEVEL] ...
+    python3 scripts/bench_commit_ab.py BIN[:ZSTD_LEVEL][+BOUND] BIN[:ZSTD_LEVEL][+BOUND] ...
 
 Starts every binary at once (each its own temporary store, the demo account), warms each
 up, then in ROUNDS rounds (order alternating) measures on each: estimates at 64
@@ -10,6 +10,7 @@ the server's CPU per commit from /proc. Prints per round and the medians: commit
 estimates, CPU per commit, commit p99, and the data directory's size. An idle server
 costs the loaded one nothing measurable. NOEST=1 skips the estimates. Used for the
 "tried" lines of BENCHMARKS.md's commit section (binaries built from the commits named).
++BOUND sets LEVY_BENCH_BOUND for that server (a binary built by scripts/commit-bounds).
 """
 import os, sys, subprocess, time, tempfile, shutil, base64, resource
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,14 +27,15 @@ eenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "estimate.json")}
 cenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "commit.json")}
 try:
     for i, spec in enumerate(bins):
-        b, _, level = spec.partition(":")
+        spec_bin, _, bound = spec.partition("+")
+        b, _, level = spec_bin.partition(":")
         d = os.path.join(tmp, f"d{i}"); cfg = os.path.join(tmp, f"c{i}.toml")
         open(cfg, "w").write(f'data_dir = "{d}"\nlisten = "127.0.0.1:0"\nadmin_listen = "127.0.0.1:0"\n'
             f'base_domains = ["tax.example.com"]\n[limits]\nbody_bytes = 134217728\n'
             f'[demo]\naccount = "demo"\nusername = "{bh.DEMO_USER}"\npassword = "{bh.DEMO_PASSWORD}"\n'
             f'store_hashes = ["demostore"]\nprofiles = ["demo"]\nrules = "{ROOT}/demo/rules.json"\n'
             + (f'[store]\nzstd_level = {level}\n' if level else ''))
-        env = {**os.environ, "LEVY_ADMIN_TOKEN": bh.ADMIN_TOKEN, "LEVY_LOG": "warn"}
+        env = {**os.environ, "LEVY_ADMIN_TOKEN": bh.ADMIN_TOKEN, "LEVY_LOG": "warn", "LEVY_BENCH_BOUND": bound}
         p, addr = bh.start([b, "serve", "--config", cfg], env, bh.PATTERNS)
         servers.append((spec, p, addr["public"]))
         bh.wrk(f"{addr['public']}/estimate", est_lua, eenv, 32, 2)
@@ -49,11 +51,11 @@ try:
             c = bh.wrk(f"{pub}/commit", com_lua, {**cenv, "RUN_PREFIX": f"r{r}"}, conns, secs)
             cpu = (bh.cpu_seconds(p.pid) - c0) / (c["rps"] * secs) * 1e6
             res[b].append((c["rps"] / e["rps"], cpu, c["rps"], c["p99_ms"]))
-            print(f"{os.path.basename(b):14} est {e['rps']:6.0f} com {c['rps']:6.0f} ratio {c['rps']/e['rps']:.1%} cpu {cpu:5.1f}us p99 {c['p99_ms']:.2f}", flush=True)
+            print(f"{os.path.basename(b):24} est {e['rps']:6.0f} com {c['rps']:6.0f} ratio {c['rps']/e['rps']:.1%} cpu {cpu:5.1f}us p99 {c['p99_ms']:.2f}", flush=True)
     for b in bins:
         rs = sorted(x[0] for x in res[b]); cs = sorted(x[1] for x in res[b]); ps = sorted(x[3] for x in res[b])
         size = int(subprocess.run(["du", "-sb", dirs[b]], capture_output=True, text=True).stdout.split()[0])
-        print(f"{os.path.basename(b):14} {size / 1e6:.0f} MB on disk; median ratio {rs[len(rs)//2]:.1%} median cpu {cs[len(cs)//2]:.1f}us median p99 {ps[len(ps)//2]:.2f}")
+        print(f"{os.path.basename(b):24} {size / 1e6:.0f} MB on disk; median ratio {rs[len(rs)//2]:.1%} median cpu {cs[len(cs)//2]:.1f}us median p99 {ps[len(ps)//2]:.2f}")
 finally:
     for b, p, _ in servers:
         p.terminate(); p.wait(timeout=60)
