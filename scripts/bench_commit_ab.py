@@ -13,6 +13,7 @@ costs the loaded one nothing measurable. NOEST=1 skips the estimates. Used for t
 +BOUND sets LEVY_BENCH_BOUND for that server (a binary built by scripts/commit-bounds).
 """
 import os, sys, subprocess, time, tempfile, shutil, base64, resource
+from statistics import median
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_http as bh
 ROOT = bh.ROOT
@@ -53,9 +54,11 @@ try:
             res[b].append((c["rps"] / e["rps"], cpu, c["rps"], c["p99_ms"]))
             print(f"{os.path.basename(b):24} est {e['rps']:6.0f} com {c['rps']:6.0f} ratio {c['rps']/e['rps']:.1%} cpu {cpu:5.1f}us p99 {c['p99_ms']:.2f}", flush=True)
     for b in bins:
-        rs = sorted(x[0] for x in res[b]); cs = sorted(x[1] for x in res[b]); ps = sorted(x[3] for x in res[b])
+        # statistics.median: of an even count, the mean of the middle two.
+        rs, cs, ps = ([x[i] for x in res[b]] for i in (0, 1, 3))
         size = int(subprocess.run(["du", "-sb", dirs[b]], capture_output=True, text=True).stdout.split()[0])
-        print(f"{os.path.basename(b):24} {size / 1e6:.0f} MB on disk; median ratio {rs[len(rs)//2]:.1%} median cpu {cs[len(cs)//2]:.1f}us median p99 {ps[len(ps)//2]:.2f}")
+        print(f"{os.path.basename(b):24} {size / 1e6:.0f} MB on disk; median ratio {median(rs):.1%} (rounds {min(rs):.1%}-{max(rs):.1%}) "
+              f"median cpu {median(cs):.1f}us median p99 {median(ps):.2f}")
 finally:
     for b, p, _ in servers:
         p.terminate(); p.wait(timeout=60)
