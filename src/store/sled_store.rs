@@ -892,19 +892,17 @@ mod tests {
         store.put_account(&acme).unwrap();
     }
 
-    fn log_len(dir: &Path) -> u64 {
-        std::fs::metadata(dir.join(super::super::commit_log::FILE_NAME))
-            .unwrap()
-            .len()
-    }
-
     #[test]
     fn updates_are_made_durable_by_the_log_and_other_writes_by_a_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
         put_acme(&store);
         store.sync().unwrap();
-        assert_eq!(log_len(dir.path()), 0, "an account is made durable in sled");
+        assert_eq!(
+            store.commits.written(),
+            0,
+            "an account is made durable in sled"
+        );
         let first = record().versions.remove(0);
         store
             .update_quote(&acme(), &mut |_| {
@@ -915,15 +913,15 @@ mod tests {
             })
             .unwrap();
         store.sync().unwrap();
-        let logged = log_len(dir.path());
+        let logged = store.commits.written();
         assert!(logged > 0, "the update is in the log");
         // Nothing new: nothing written.
         store.sync().unwrap();
-        assert_eq!(log_len(dir.path()), logged);
+        assert_eq!(store.commits.written(), logged);
         // A write outside the log makes the next sync a checkpoint, which empties the log.
         store.set_marker("m").unwrap();
         store.sync().unwrap();
-        assert_eq!(log_len(dir.path()), 0);
+        assert_eq!(store.commits.written(), 0);
         assert_eq!(store.quote(&acme()).unwrap().unwrap().versions.len(), 1);
     }
 
@@ -961,7 +959,11 @@ mod tests {
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
         same(&store.quote(&acme()).unwrap().unwrap(), &r);
         assert!(store.quotes("gone").unwrap().is_empty());
-        assert_eq!(log_len(dir.path()), 0, "replayed once, then checkpointed");
+        assert_eq!(
+            store.commits.written(),
+            0,
+            "replayed once, then checkpointed"
+        );
         drop(store);
         let store = SledStore::open(dir.path(), 1 << 20).unwrap();
         same(&store.quote(&acme()).unwrap().unwrap(), &r);
