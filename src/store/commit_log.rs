@@ -39,7 +39,7 @@ use std::sync::Mutex;
 pub const FILE_NAME: &str = "levy-commit-log";
 
 /// The file's header: magic, generation and their checksum, padded; records follow it.
-pub const HEADER_AREA: u64 = 32;
+const HEADER_AREA: u64 = 32;
 
 const MAGIC: &[u8; 8] = b"LEVYLOG\x02";
 

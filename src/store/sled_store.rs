@@ -506,17 +506,17 @@ impl SledStore {
         version: &QuoteVersion,
     ) -> Result<(), StoreError> {
         let vk = version_key(key, version.version);
-        let vv = encode(version, self.zstd_level)?;
         let hk = head_key(key);
         let hv = serde_json::to_vec(head).map_err(backend)?;
-        self.quotes
-            .insert(vk.as_slice(), vv.as_slice())
-            .map_err(backend)?;
-        self.quotes
-            .insert(hk.as_slice(), hv.as_slice())
-            .map_err(backend)?;
-        self.commits.append(&[(&vk, &vv), (&hk, &hv)]);
-        Ok(())
+        // Straight from the encoder's buffer into sled and the log: no copy of its own.
+        with_encoded(version, self.zstd_level, |vv| {
+            self.quotes.insert(vk.as_slice(), vv).map_err(backend)?;
+            self.quotes
+                .insert(hk.as_slice(), hv.as_slice())
+                .map_err(backend)?;
+            self.commits.append(&[(&vk, vv), (&hk, &hv)]);
+            Ok(())
+        })
     }
 
     /// Writes versions, then the head (plain JSON: it is small), which makes them count.
