@@ -11,6 +11,7 @@ pub mod durable;
 pub mod group_commit;
 mod key_locks;
 pub mod postgres;
+mod record_codec;
 pub mod records;
 pub mod sled_store;
 

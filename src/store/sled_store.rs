@@ -25,6 +25,8 @@
 //! written since, and an fsync of the blob directory.
 
 use super::commit_log::CommitLog;
+pub use super::record_codec::DEFAULT_ZSTD_LEVEL;
+use super::record_codec::{decode, encode, with_encoded};
 use super::{
     QuoteChange, QuoteHead, QuoteKey, QuoteRecord, QuoteState, QuoteVersion, Store, StoreError,
 };
@@ -119,129 +121,6 @@ fn account_of(tagged_key: &[u8]) -> Option<&[u8]> {
     let len = u32::from_be_bytes(tagged_key.get(1..5)?.try_into().ok()?) as usize;
     tagged_key.get(5..5 + len)
 }
-
-/// zstd frames start with this magic; anything else is a plain JSON record.
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
-    if bytes.starts_with(&ZSTD_MAGIC) {
-        let json = decompress(bytes).map_err(|e| corrupt(&e))?;
-        serde_json::from_slice(&json).map_err(|e| corrupt(&e))
-    } else {
-        serde_json::from_slice(bytes).map_err(|e| corrupt(&e))
-    }
-}
-
-/// A record's JSON. The buffer is the frame's own content size: zstd's bulk API, given
-/// only a limit, allocates the whole limit (a gigabyte, mapped and unmapped per record);
-/// and the context is reused per thread, as a fresh one costs more than the record.
-fn decompress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    thread_local! {
-        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    let too_large = || std::io::Error::other("a record over the size limit");
-    match zstd::zstd_safe::get_frame_content_size(bytes) {
-        Ok(Some(size)) => {
-            let size = usize::try_from(size)
-                .ok()
-                .filter(|s| *s <= MAX_RECORD)
-                .ok_or_else(too_large)?;
-            DECOMPRESSOR.with(|d| {
-                let mut d = d.borrow_mut();
-                if d.is_none() {
-                    *d = Some(zstd::bulk::Decompressor::new()?);
-                }
-                let mut json = Vec::with_capacity(size);
-                d.as_mut()
-                    .expect("just set")
-                    .decompress_to_buffer(bytes, &mut json)?;
-                Ok(json)
-            })
-        }
-        // A frame that does not say its size (not written by Levy): streamed, bounded.
-        _ => {
-            use std::io::Read;
-            let mut json = Vec::new();
-            zstd::stream::read::Decoder::new(bytes)?
-                .take(MAX_RECORD as u64 + 1)
-                .read_to_end(&mut json)?;
-            if json.len() > MAX_RECORD {
-                return Err(too_large());
-            }
-            Ok(json)
-        }
-    }
-}
-
-/// zstd's level for records: a fast negative level by default. Level 1 made a 3-item
-/// quote's version 2.8 KB instead of 3.9 KB but cost 17 µs of the commit's CPU and, queued
-/// on the store's threads, a p99 of 25-45 ms at 16 clients against 5 ms (BENCHMARKS.md,
-/// commits). `0` stores records uncompressed (10.7 KB).
-pub const DEFAULT_ZSTD_LEVEL: i32 = -5;
-
-/// A record as stored: its JSON, zstd-compressed at `level` (`0`: plain JSON).
-fn encode<T: serde::Serialize>(value: &T, level: i32) -> Result<Vec<u8>, StoreError> {
-    with_encoded(value, level, |bytes| Ok(bytes.to_vec()))
-}
-
-/// Lends `record` the stored form of `value`, built in this thread's reused buffers: a
-/// commit's 10 KB of JSON and its compressed form cost no allocation and no regrowth.
-fn with_encoded<T: serde::Serialize, R>(
-    value: &T,
-    level: i32,
-    record: impl FnOnce(&[u8]) -> Result<R, StoreError>,
-) -> Result<R, StoreError> {
-    thread_local! {
-        static BUFFERS: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
-            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-        // One compression context per thread, reused: a fresh one costs about a megabyte.
-        static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { std::cell::RefCell::new(None) };
-    }
-    BUFFERS.with(|buffers| {
-        // Taken out while in use, so a nested call (none today) gets fresh buffers.
-        let (mut json, mut packed) = std::mem::take(&mut *buffers.borrow_mut());
-        json.clear();
-        let out = (|| {
-            serde_json::to_writer(&mut json, value).map_err(backend)?;
-            if json.len() > MAX_RECORD {
-                return Err(StoreError::Backend(format!(
-                    "a record of {} bytes is over the limit",
-                    json.len()
-                )));
-            }
-            if level == 0 {
-                return record(&json);
-            }
-            packed.clear();
-            packed.reserve(zstd::zstd_safe::compress_bound(json.len()));
-            COMPRESSOR.with(|c| {
-                let mut c = c.borrow_mut();
-                if c.as_ref().is_none_or(|(l, _)| *l != level) {
-                    *c = Some((level, zstd::bulk::Compressor::new(level).map_err(backend)?));
-                }
-                c.as_mut()
-                    .expect("just set")
-                    .1
-                    .compress_to_buffer(&json, &mut packed)
-                    .map_err(backend)
-            })?;
-            record(&packed)
-        })();
-        // Kept for the next record unless a large quote made them large.
-        if json.capacity() <= KEPT_BUFFER && packed.capacity() <= KEPT_BUFFER {
-            *buffers.borrow_mut() = (json, packed);
-        }
-        out
-    })
-}
-
-/// The largest encoding buffers a thread keeps between records.
-const KEPT_BUFFER: usize = 1 << 20;
-
-/// The largest record accepted (uncompressed): well above any quote within the body limits.
-const MAX_RECORD: usize = 1 << 30;
 
 impl SledStore {
     /// New records compressed at `level` (`0`: not compressed); see [`DEFAULT_ZSTD_LEVEL`].
@@ -843,6 +722,7 @@ impl Store for SledStore {
 
 #[cfg(test)]
 mod tests {
+    use super::super::record_codec::{decompress, ZSTD_MAGIC};
     use super::*;
     use crate::store::{QuoteKind, QuoteStatus};
 
