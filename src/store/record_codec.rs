@@ -94,10 +94,11 @@ pub(super) fn decompress(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     }
 }
 
-/// zstd's level for records: a fast negative level by default. Level 1 made a 3-item
-/// quote's version 2.8 KB instead of 3.9 KB but cost 17 µs of the commit's CPU and, queued
-/// on the store's threads, a p99 of 25-45 ms at 16 clients against 5 ms (BENCHMARKS.md,
-/// commits). `0` stores records uncompressed (10.7 KB).
+/// zstd's level for records: a fast negative level by default. With the dictionary, level
+/// 1 stores a sixth less than -5 for about the same CPU per commit (0-4 µs more, within this
+/// machine's noise; BENCHMARKS.md, commits), so -5 stays while commit speed is the target;
+/// `[store] zstd_level = 1` is the operator's choice for disk. `0` stores records
+/// uncompressed (6 KB for a 3-item quote's version).
 pub const DEFAULT_ZSTD_LEVEL: i32 = -5;
 
 /// A record as stored: its JSON, zstd-compressed at `level` with the dictionary (`0`:
