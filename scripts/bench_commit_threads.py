@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Where a sled commit's CPU and bytes go, thread by thread.
+
+    python3 scripts/bench_commit_threads.py [BIN]     # BIN: target/release/levy
+
+Starts BIN on a temporary store with the demo account, warms it up, then in ROUNDS rounds
+(2) loads it with estimates and then durable commits at CONNS connections (64) for SECS
+seconds (5). For each load it prints requests/s, how busy the machine was (/proc/stat),
+and per thread name (the HTTP workers, the committer, the flusher, sled's IO threads):
+CPU per request and the share of a core, bytes written per request by write calls
+(`wchar`), and the bytes the disk took per request (/proc/diskstats of the device under
+the store). Used for the per-thread figures of BENCHMARKS.md's commit section.
+"""
+import base64, collections, os, shutil, sys, tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_http as bh
+
+ROOT = bh.ROOT
+binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "release", "levy")
+conns, secs = int(os.environ.get("CONNS", "64")), int(os.environ.get("SECS", "5"))
+tmp = tempfile.mkdtemp(prefix="levy-threads-")
+auth = base64.b64encode(f"{bh.DEMO_USER}:{bh.DEMO_PASSWORD}".encode()).decode()
+est_lua = os.path.join(tmp, "e.lua"); open(est_lua, "w").write(bh.ESTIMATE_LUA)
+com_lua = os.path.join(tmp, "c.lua"); open(com_lua, "w").write(bh.COMMIT_LUA)
+henv = {"AUTH_B64": auth, "HOST_HEADER": "demo.tax.example.com"}
+eenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "estimate.json")}
+cenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "commit.json")}
+data, cfg = os.path.join(tmp, "d"), os.path.join(tmp, "c.toml")
+open(cfg, "w").write(f'data_dir = "{data}"\nlisten = "127.0.0.1:0"\nadmin_listen = "127.0.0.1:0"\n'
+    f'base_domains = ["tax.example.com"]\n[limits]\nbody_bytes = 134217728\n'
+    f'[demo]\naccount = "demo"\nusername = "{bh.DEMO_USER}"\npassword = "{bh.DEMO_PASSWORD}"\n'
+    f'store_hashes = ["demostore"]\nprofiles = ["demo"]\nrules = "{ROOT}/demo/rules.json"\n')
+tick = os.sysconf("SC_CLK_TCK")
+
+
+def device_of(path):
+    """The /proc/diskstats name of the whole disk under `path`."""
+    dev = os.stat(path).st_dev
+    name = os.path.basename(os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}"))
+    parent = os.path.realpath(f"/sys/class/block/{name}/..")
+    return os.path.basename(parent) if os.path.exists(os.path.join(parent, "dev")) else name
+
+
+def sectors_written(device):
+    for line in open("/proc/diskstats"):
+        f = line.split()
+        if f[2] == device:
+            return int(f[9])
+    return 0
+
+
+def threads(pid):
+    """CPU ticks and write-call bytes per thread name."""
+    cpu, written = collections.Counter(), collections.Counter()
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = open(f"/proc/{pid}/task/{t}/stat").read()
+            io = dict(l.split(": ") for l in open(f"/proc/{pid}/task/{t}/io").read().splitlines())
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        cpu[name] += int(fields[11]) + int(fields[12])
+        written[name] += int(io["wchar"])
+    return cpu, written
+
+
+def busy():
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return sum(v), sum(v) - v[3] - v[4]
+
+
+env = {**os.environ, "LEVY_ADMIN_TOKEN": bh.ADMIN_TOKEN, "LEVY_LOG": "warn"}
+proc, addr = bh.start([binary, "serve", "--config", cfg], env, bh.PATTERNS)
+public = addr["public"]
+device = device_of(data)
+try:
+    bh.wrk(f"{public}/estimate", est_lua, eenv, 32, 2)
+    bh.wrk(f"{public}/commit", com_lua, {**cenv, "RUN_PREFIX": "warm"}, 32, 2)
+    for r in range(int(os.environ.get("ROUNDS", "2"))):
+        for name, lua, e in (("estimate", est_lua, eenv), ("commit", com_lua, {**cenv, "RUN_PREFIX": f"r{r}"})):
+            (t0, b0), (c0, w0), s0 = busy(), threads(proc.pid), sectors_written(device)
+            w = bh.wrk(f"{public}/{name}", lua, e, conns, secs)
+            (t1, b1), (c1, w1), s1 = busy(), threads(proc.pid), sectors_written(device)
+            n = w["rps"] * secs
+            print(f"{name}: {w['rps']:.0f}/s, p99 {w['p99_ms']:.2f} ms, machine {(b1 - b0) / (t1 - t0):.1%} busy, "
+                  f"disk {(s1 - s0) * 512 / n:.0f} B written per request", flush=True)
+            for thread in sorted(set(c0) | set(c1)):
+                ticks, wchar = c1[thread] - c0[thread], w1[thread] - w0[thread]
+                if ticks or wchar:
+                    print(f"    {thread:18} {ticks / tick / n * 1e6:6.1f} µs/request ({ticks / tick / secs:6.1%} of a core), "
+                          f"{wchar / n:6.0f} B written per request", flush=True)
+finally:
+    proc.terminate()
+    proc.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
