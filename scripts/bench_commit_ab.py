@@ -12,30 +12,20 @@ costs the loaded one nothing measurable. NOEST=1 skips the estimates. Used for t
 "tried" lines of BENCHMARKS.md's commit section (binaries built from the commits named).
 +BOUND sets LEVY_BENCH_BOUND for that server (a binary built by scripts/commit-bounds).
 """
-import os, sys, subprocess, time, tempfile, shutil, base64, resource
+import os, sys, subprocess, tempfile, shutil
 from statistics import median
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_http as bh
-ROOT = bh.ROOT
 bins = sys.argv[1:]
 tmp = tempfile.mkdtemp(prefix="levy-ab-")
 servers = []
-auth = base64.b64encode(f"{bh.DEMO_USER}:{bh.DEMO_PASSWORD}".encode()).decode()
-est_lua = os.path.join(tmp, "e.lua"); open(est_lua, "w").write(bh.ESTIMATE_LUA)
-com_lua = os.path.join(tmp, "c.lua"); open(com_lua, "w").write(bh.COMMIT_LUA)
-henv = {"AUTH_B64": auth, "HOST_HEADER": "demo.tax.example.com"}
-eenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "estimate.json")}
-cenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "commit.json")}
+est_lua, com_lua, eenv, cenv = bh.demo_loads(tmp)
 try:
     for i, spec in enumerate(bins):
         spec_bin, _, bound = spec.partition("+")
         b, _, level = spec_bin.partition(":")
         d = os.path.join(tmp, f"d{i}"); cfg = os.path.join(tmp, f"c{i}.toml")
-        open(cfg, "w").write(f'data_dir = "{d}"\nlisten = "127.0.0.1:0"\nadmin_listen = "127.0.0.1:0"\n'
-            f'base_domains = ["tax.example.com"]\n[limits]\nbody_bytes = 134217728\n'
-            f'[demo]\naccount = "demo"\nusername = "{bh.DEMO_USER}"\npassword = "{bh.DEMO_PASSWORD}"\n'
-            f'store_hashes = ["demostore"]\nprofiles = ["demo"]\nrules = "{ROOT}/demo/rules.json"\n'
-            + (f'[store]\nzstd_level = {level}\n' if level else ''))
+        bh.demo_config(cfg, d, f'[store]\nzstd_level = {level}\n' if level else '')
         env = {**os.environ, "LEVY_ADMIN_TOKEN": bh.ADMIN_TOKEN, "LEVY_LOG": "warn", "LEVY_BENCH_BOUND": bound}
         p, addr = bh.start([b, "serve", "--config", cfg], env, bh.PATTERNS)
         servers.append((spec, p, addr["public"]))

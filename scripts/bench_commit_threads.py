@@ -11,7 +11,7 @@ CPU per request and the share of a core, bytes written per request by write call
 (`wchar`), and the bytes the disk took per request (/proc/diskstats of the device under
 the store). Used for the per-thread figures of BENCHMARKS.md's commit section.
 """
-import base64, collections, os, shutil, sys, tempfile
+import collections, os, shutil, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_http as bh
@@ -20,17 +20,9 @@ ROOT = bh.ROOT
 binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "release", "levy")
 conns, secs = int(os.environ.get("CONNS", "64")), int(os.environ.get("SECS", "5"))
 tmp = tempfile.mkdtemp(prefix="levy-threads-")
-auth = base64.b64encode(f"{bh.DEMO_USER}:{bh.DEMO_PASSWORD}".encode()).decode()
-est_lua = os.path.join(tmp, "e.lua"); open(est_lua, "w").write(bh.ESTIMATE_LUA)
-com_lua = os.path.join(tmp, "c.lua"); open(com_lua, "w").write(bh.COMMIT_LUA)
-henv = {"AUTH_B64": auth, "HOST_HEADER": "demo.tax.example.com"}
-eenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "estimate.json")}
-cenv = {**henv, "BODY_FILE": os.path.join(ROOT, "quotes", "commit.json")}
+est_lua, com_lua, eenv, cenv = bh.demo_loads(tmp)
 data, cfg = os.path.join(tmp, "d"), os.path.join(tmp, "c.toml")
-open(cfg, "w").write(f'data_dir = "{data}"\nlisten = "127.0.0.1:0"\nadmin_listen = "127.0.0.1:0"\n'
-    f'base_domains = ["tax.example.com"]\n[limits]\nbody_bytes = 134217728\n'
-    f'[demo]\naccount = "demo"\nusername = "{bh.DEMO_USER}"\npassword = "{bh.DEMO_PASSWORD}"\n'
-    f'store_hashes = ["demostore"]\nprofiles = ["demo"]\nrules = "{ROOT}/demo/rules.json"\n')
+bh.demo_config(cfg, data)
 tick = os.sysconf("SC_CLK_TCK")
 
 

@@ -74,6 +74,27 @@ end
 """
 
 
+def demo_loads(tmp):
+    """wrk scripts and environments for the demo account's estimates and new-quote commits:
+    (estimate lua, commit lua, estimate env, commit env; the commit env wants a RUN_PREFIX)."""
+    est_lua, com_lua = os.path.join(tmp, "e.lua"), os.path.join(tmp, "c.lua")
+    open(est_lua, "w").write(ESTIMATE_LUA)
+    open(com_lua, "w").write(COMMIT_LUA)
+    auth = base64.b64encode(f"{DEMO_USER}:{DEMO_PASSWORD}".encode()).decode()
+    env = {"AUTH_B64": auth, "HOST_HEADER": "demo.tax.example.com"}
+    return (est_lua, com_lua, {**env, "BODY_FILE": os.path.join(ROOT, "quotes", "estimate.json")},
+            {**env, "BODY_FILE": os.path.join(ROOT, "quotes", "commit.json")})
+
+
+def demo_config(path, data_dir, extra=""):
+    """Writes a config for a server on ports of its own with the demo account."""
+    open(path, "w").write(
+        f'data_dir = "{data_dir}"\nlisten = "127.0.0.1:0"\nadmin_listen = "127.0.0.1:0"\n'
+        f'base_domains = ["tax.example.com"]\n[limits]\nbody_bytes = 134217728\n'
+        f'[demo]\naccount = "demo"\nusername = "{DEMO_USER}"\npassword = "{DEMO_PASSWORD}"\n'
+        f'store_hashes = ["demostore"]\nprofiles = ["demo"]\nrules = "{ROOT}/demo/rules.json"\n' + extra)
+
+
 def log(msg):
     print(msg, flush=True)
 
