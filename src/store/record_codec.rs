@@ -4,9 +4,9 @@
 //! (`"destination_address"`, `"tax_inclusive"`, `"sales_tax_summary"`, ...). A small
 //! dictionary trained on the fixtures' quotes (`scripts/train-record-dict`) holds them
 //! once, so a 3-item version compresses to about two thirds of what zstd makes of it
-//! alone, at the same speed (BENCHMARKS.md, commits). Frames name their dictionary by id:
-//! records written before it (no id) and plain JSON records still read, and a frame
-//! naming a dictionary this binary lacks is a damaged record, never a guess.
+//! alone, for no more CPU per commit (BENCHMARKS.md, commits). Frames name their
+//! dictionary by id: records written before it (no id) and plain JSON records still read,
+//! and a frame naming a dictionary this binary lacks is a damaged record, never a guess.
 
 use super::StoreError;
 
