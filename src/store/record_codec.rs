@@ -16,7 +16,8 @@ const DICTIONARY: &[u8] = include_bytes!("records-1279612505.zdict");
 /// Its id, 0x4C455659 ("LEVY"): in zstd's range for private dictionaries.
 const DICTIONARY_ID: u32 = 1_279_612_505;
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+/// A storage failure from any error (its text is for the log only).
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 

@@ -26,7 +26,7 @@
 
 use super::commit_log::CommitLog;
 pub use super::record_codec::DEFAULT_ZSTD_LEVEL;
-use super::record_codec::{decode, encode, with_encoded};
+use super::record_codec::{backend, decode, encode, with_encoded};
 use super::{
     QuoteChange, QuoteHead, QuoteKey, QuoteRecord, QuoteState, QuoteVersion, Store, StoreError,
 };
@@ -64,10 +64,6 @@ pub struct SledStore {
     unlogged: AtomicBool,
     /// Serializes [`Store::sync`].
     syncing: Mutex<()>,
-}
-
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
 }
 
 /// Appends one length-prefixed key component.
