@@ -7,6 +7,7 @@ mod admin_api;
 mod admin_reports;
 mod app;
 mod backup;
+mod bench_scripts;
 mod browser;
 mod cli;
 mod cli_admin;
