@@ -6,12 +6,13 @@
 Starts BIN on a temporary store with the demo account, warms it up, then in ROUNDS rounds
 (2) loads it with estimates and then durable commits at CONNS connections (64) for SECS
 seconds (5). For each load it prints requests/s, how busy the machine was (/proc/stat),
-and per thread name (the HTTP workers, the committer, the flusher, sled's IO threads):
+the machine's time per request (both cores, busy time only) and the part of it wrk itself
+used (its CPU from getrusage), and per thread name (the HTTP workers, the committer, the flusher, sled's IO threads):
 CPU per request and the share of a core, bytes written per request by write calls
 (`wchar`), and the bytes the disk took per request (/proc/diskstats of the device under
 the store). Used for the per-thread figures of BENCHMARKS.md's commit section.
 """
-import collections, os, shutil, sys, tempfile
+import collections, os, resource, shutil, sys, tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_http as bh
@@ -58,6 +59,12 @@ def threads(pid):
     return cpu, written
 
 
+def wrk_cpu():
+    """CPU seconds used by finished child processes (wrk) so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def busy():
     v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
     return sum(v), sum(v) - v[3] - v[4]
@@ -72,12 +79,15 @@ try:
     bh.wrk(f"{public}/commit", com_lua, {**cenv, "RUN_PREFIX": "warm"}, 32, 2)
     for r in range(int(os.environ.get("ROUNDS", "2"))):
         for name, lua, e in (("estimate", est_lua, eenv), ("commit", com_lua, {**cenv, "RUN_PREFIX": f"r{r}"})):
-            (t0, b0), (c0, w0), s0 = busy(), threads(proc.pid), sectors_written(device)
+            (t0, b0), (c0, w0), s0, k0 = busy(), threads(proc.pid), sectors_written(device), wrk_cpu()
             w = bh.wrk(f"{public}/{name}", lua, e, conns, secs)
-            (t1, b1), (c1, w1), s1 = busy(), threads(proc.pid), sectors_written(device)
+            (t1, b1), (c1, w1), s1, k1 = busy(), threads(proc.pid), sectors_written(device), wrk_cpu()
             n = w["rps"] * secs
-            print(f"{name}: {w['rps']:.0f}/s, p99 {w['p99_ms']:.2f} ms, machine {(b1 - b0) / (t1 - t0):.1%} busy, "
-                  f"disk {(s1 - s0) * 512 / n:.0f} B written per request", flush=True)
+            share = (b1 - b0) / (t1 - t0)
+            print(f"{name}: {w['rps']:.0f}/s, p99 {w['p99_ms']:.2f} ms, machine {share:.1%} busy, "
+                  f"{os.cpu_count() * share / w['rps'] * 1e6:.1f} µs of the machine per request, "
+                  f"wrk {(k1 - k0) / n * 1e6:.1f} µs of it, disk {(s1 - s0) * 512 / n:.0f} B written per request",
+                  flush=True)
             for thread in sorted(set(c0) | set(c1)):
                 ticks, wchar = c1[thread] - c0[thread], w1[thread] - w0[thread]
                 if ticks or wchar:
