@@ -7,8 +7,8 @@ Starts BIN on a temporary store with the demo account, warms it up, then in ROUN
 (2) loads it with estimates and then durable commits at CONNS connections (64) for SECS
 seconds (5). For each load it prints requests/s, how busy the machine was (/proc/stat),
 the machine's time per request (both cores, busy time only) and the part of it wrk itself
-used (its CPU from getrusage), and per thread name (the HTTP workers, the committer, the flusher, sled's IO threads):
-CPU per request and the share of a core, bytes written per request by write calls
+used (its CPU from getrusage), and per thread name (the HTTP workers, the committer, the
+flusher, sled's IO threads): CPU per request and the share of a core, bytes written per request by write calls
 (`wchar`), and the bytes the disk took per request (/proc/diskstats of the device under
 the store). Used for the per-thread figures of BENCHMARKS.md's commit section.
 """
