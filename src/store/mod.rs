@@ -13,6 +13,7 @@ mod key_locks;
 pub mod postgres;
 mod record_codec;
 pub mod records;
+mod sled_head;
 pub mod sled_store;
 
 pub use durable::Storage;

@@ -4,7 +4,9 @@
 //! (`H` + quote key -> status, keys, latest version numbers) and each of its versions
 //! (`V` + quote key + version (big-endian) -> one version). A quote key is the account,
 //! the quote id and the store hash, each preceded by its length, so no byte of an id can
-//! make two keys meet, and one account's quotes (or one id's stores) share a prefix. An update
+//! make two keys meet, and one account's quotes (or one id's stores) share a prefix. A new
+//! quote's first version rides inside its head's record until a second version moves it out
+//! ([`super::sled_head`]): committing a new quote is one insert. Any other update
 //! inserts its version, then the small head: the head is the commit point. A version
 //! beyond its head's number (a crash between the two inserts, never acknowledged) is
 //! ignored by every read and overwritten by the next update. Two plain inserts keep
@@ -27,6 +29,7 @@
 use super::commit_log::CommitLog;
 pub use super::record_codec::DEFAULT_ZSTD_LEVEL;
 use super::record_codec::{backend, decode, encode, with_encoded};
+use super::sled_head::StoredHead;
 use super::{
     QuoteChange, QuoteHead, QuoteKey, QuoteRecord, QuoteState, QuoteVersion, Store, StoreError,
 };
@@ -114,8 +117,25 @@ fn version_key(quote_key: &[u8], version: u32) -> Vec<u8> {
 
 /// The account a tagged quote key (head or version) belongs to.
 fn account_of(tagged_key: &[u8]) -> Option<&[u8]> {
-    let len = u32::from_be_bytes(tagged_key.get(1..5)?.try_into().ok()?) as usize;
-    tagged_key.get(5..5 + len)
+    components(&tagged_key[1.min(tagged_key.len())..]).next()
+}
+
+/// The store hash of a tagged head key (its third component), read from the key so that
+/// no record is decoded for it.
+fn store_of(tagged_key: &[u8]) -> Option<String> {
+    let mut parts = components(tagged_key.get(1..)?);
+    let store = parts.nth(2)?;
+    String::from_utf8(store.to_vec()).ok()
+}
+
+/// The length-prefixed components of a quote key, in order.
+fn components(mut key: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let len = u32::from_be_bytes(key.get(..4)?.try_into().ok()?) as usize;
+        let part = key.get(4..4 + len)?;
+        key = &key[4 + len..];
+        Some(part)
+    })
 }
 
 impl SledStore {
@@ -202,7 +222,7 @@ impl SledStore {
         for kv in store.quotes.iter() {
             let (k, v) = kv.map_err(backend)?;
             match k.first() {
-                Some(&HEAD) => decode::<QuoteHead>(&v).map(|_| ()),
+                Some(&HEAD) => decode::<StoredHead>(&v).map(|_| ()),
                 _ => decode::<QuoteVersion>(&v).map(|_| ()),
             }
             .map_err(|e| damaged(&k, e))?;
@@ -335,12 +355,21 @@ impl SledStore {
         Ok(())
     }
 
-    /// The head and latest priced version of a quote.
-    fn state(&self, key: &[u8]) -> Result<Option<QuoteState>, StoreError> {
+    /// The head and latest priced version of a quote, and whether its first version is
+    /// still inside the head's record (see [`super::sled_head`]).
+    fn read(&self, key: &[u8]) -> Result<Option<(QuoteState, bool)>, StoreError> {
         let Some(h) = self.quotes.get(head_key(key)).map_err(backend)? else {
             return Ok(None);
         };
-        let head: QuoteHead = decode(&h)?;
+        let StoredHead { head, first } = decode(&h)?;
+        if let Some(first) = first {
+            // Version 1 is then the quote's only and latest priced one.
+            let state = QuoteState {
+                head,
+                latest: Some(first),
+            };
+            return Ok(Some((state, true)));
+        }
         let latest = match head.priced {
             0 => None,
             n => match self.quotes.get(version_key(key, n)).map_err(backend)? {
@@ -353,43 +382,75 @@ impl SledStore {
                 }
             },
         };
-        Ok(Some(QuoteState { head, latest }))
+        Ok(Some((QuoteState { head, latest }, false)))
     }
 
-    /// The versions of a quote up to its head's, oldest first.
-    fn versions_upto(&self, key: &[u8], head: &QuoteHead) -> Result<Vec<QuoteVersion>, StoreError> {
-        self.quotes
-            .range(version_key(key, 1)..=version_key(key, head.version))
-            .values()
-            .map(|v| decode(&v.map_err(backend)?))
-            .collect()
+    /// The head and latest priced version of a quote.
+    fn state(&self, key: &[u8]) -> Result<Option<QuoteState>, StoreError> {
+        Ok(self.read(key)?.map(|(state, _)| state))
     }
 
-    /// A whole quote from its key and stored head.
+    /// A whole quote from its key and stored head: its versions up to the head's, oldest
+    /// first.
     fn record(&self, key: &[u8], head: &[u8]) -> Result<QuoteRecord, StoreError> {
-        let head: QuoteHead = decode(head)?;
-        let versions = self.versions_upto(key, &head)?;
+        let StoredHead { head, first } = decode(head)?;
+        let versions = match first {
+            Some(first) => vec![first],
+            None => self
+                .quotes
+                .range(version_key(key, 1)..=version_key(key, head.version))
+                .values()
+                .map(|v| decode(&v.map_err(backend)?))
+                .collect::<Result<_, _>>()?,
+        };
         Ok(QuoteRecord::from_parts(head, versions))
     }
 
-    /// Writes one version, then the head, and appends both to the commit log, under the
+    /// Writes one version and the head, and appends them to the commit log, under the
     /// quote's lock: the log holds one quote's updates in the order sled applied them.
+    /// A new quote's first version goes inside its head's record: one insert. Otherwise
+    /// the version is inserted, then the head, which is the commit point; `moved`, a first
+    /// version that was inside the head, gets a key of its own before them.
     fn write_logged(
         &self,
         key: &[u8],
         head: &QuoteHead,
         version: &QuoteVersion,
+        moved: Option<&QuoteVersion>,
     ) -> Result<(), StoreError> {
-        let vk = version_key(key, version.version);
         let hk = head_key(key);
+        if moved.is_none() && StoredHead::may_hold(head, version) {
+            return with_encoded(&(head, version), self.zstd_level, |hv| {
+                self.quotes.insert(hk.as_slice(), hv).map_err(backend)?;
+                self.commits.append(&[(&hk, hv)]);
+                Ok(())
+            });
+        }
+        let vk = version_key(key, version.version);
         let hv = serde_json::to_vec(head).map_err(backend)?;
+        let moved = match moved {
+            Some(first) => {
+                let (k, v) = (
+                    version_key(key, first.version),
+                    encode(first, self.zstd_level)?,
+                );
+                self.quotes
+                    .insert(k.as_slice(), v.as_slice())
+                    .map_err(backend)?;
+                Some((k, v))
+            }
+            None => None,
+        };
         // Straight from the encoder's buffer into sled and the log: no copy of its own.
         with_encoded(version, self.zstd_level, |vv| {
             self.quotes.insert(vk.as_slice(), vv).map_err(backend)?;
             self.quotes
                 .insert(hk.as_slice(), hv.as_slice())
                 .map_err(backend)?;
-            self.commits.append(&[(&vk, vv), (&hk, &hv)]);
+            match &moved {
+                Some((k, v)) => self.commits.append(&[(k, v), (&vk, vv), (&hk, &hv)]),
+                None => self.commits.append(&[(&vk, vv), (&hk, &hv)]),
+            }
             Ok(())
         })
     }
@@ -585,8 +646,16 @@ impl Store for SledStore {
     fn quote_stores(&self, account: &str, id: &str) -> Result<Vec<String>, StoreError> {
         self.quotes
             .scan_prefix(tagged(HEAD, &quote_prefix(account, Some(id))))
-            .values()
-            .map(|h| Ok(decode::<QuoteHead>(&h.map_err(backend)?)?.store_hash))
+            .keys()
+            .map(|k| {
+                let k = k.map_err(backend)?;
+                store_of(&k).ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "a quote key {:?} without its store",
+                        String::from_utf8_lossy(&k)
+                    ))
+                })
+            })
             .collect()
     }
 
@@ -597,7 +666,10 @@ impl Store for SledStore {
     ) -> Result<QuoteState, StoreError> {
         let key = quote_key(key);
         let _guard = self.lock_for(&key);
-        let current = self.state(&key)?;
+        let (current, inline) = match self.read(&key)? {
+            Some((state, inline)) => (Some(state), inline),
+            None => (None, false),
+        };
         match change(current.as_ref())? {
             QuoteChange::Append(head, version) => {
                 let expected = current.as_ref().map_or(1, |c| c.head.next_version());
@@ -607,7 +679,9 @@ impl Store for SledStore {
                         version.version
                     )));
                 }
-                self.write_logged(&key, &head, &version)?;
+                // A first version inside the head moves out when a second one comes.
+                let moved = current.as_ref().and_then(|c| c.latest.as_ref());
+                self.write_logged(&key, &head, &version, moved.filter(|_| inline))?;
                 let latest = if version.response.is_some() {
                     Some(*version)
                 } else {
@@ -1041,6 +1115,104 @@ mod tests {
         });
         assert!(err.is_err());
         assert_eq!(store.quote(&acme()).unwrap().unwrap().versions.len(), 4);
+    }
+
+    /// Appends the next version of acme's quote 113 (a commit when it is new).
+    fn append_next(store: &SledStore, kind: QuoteKind) -> QuoteState {
+        store
+            .update_quote(&acme(), &mut |current| {
+                let head = current.map_or_else(
+                    || {
+                        let mut r = record();
+                        r.versions.clear();
+                        r.head()
+                    },
+                    |c| c.head.clone(),
+                );
+                let v = version(head.next_version(), kind);
+                let mut head = head.with(&v);
+                head.status = QuoteStatus::Committed;
+                Ok(QuoteChange::Append(head, Box::new(v)))
+            })
+            .unwrap()
+    }
+
+    fn keys(store: &SledStore) -> Vec<u8> {
+        store.quotes.iter().keys().map(|k| k.unwrap()[0]).collect()
+    }
+
+    #[test]
+    fn a_new_quote_is_one_record_until_its_second_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = quote_key(&acme());
+        {
+            let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+            put_acme(&store);
+            store.sync().unwrap();
+            let state = append_next(&store, QuoteKind::Commit);
+            assert_eq!(state.latest.as_ref().unwrap().version, 1);
+            assert_eq!(
+                keys(&store),
+                vec![HEAD],
+                "the first version is inside its head"
+            );
+            assert_eq!(
+                store.state(&key).unwrap().unwrap().latest.unwrap().version,
+                1
+            );
+            assert_eq!(store.quote(&acme()).unwrap().unwrap().versions.len(), 1);
+            assert_eq!(store.quote_stores("acme", "113").unwrap(), vec!["s1"]);
+            store.sync().unwrap();
+            assert!(store.commits.written() > 0, "made durable by the log");
+        }
+        // Replayed from the log at open, like any update.
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        let one = store.quote(&acme()).unwrap().unwrap();
+        assert_eq!(
+            one.versions[0].response.as_ref().unwrap().get(),
+            "{\"v\":1}"
+        );
+        // A second version moves the first to a key of its own.
+        let state = append_next(&store, QuoteKind::Adjust);
+        assert_eq!((state.head.version, state.latest.unwrap().version), (2, 2));
+        assert_eq!(keys(&store), vec![HEAD, VERSION, VERSION]);
+        let head: QuoteHead =
+            serde_json::from_slice(&store.quotes.get(head_key(&key)).unwrap().unwrap()).unwrap();
+        assert_eq!(head.version, 2, "the head is a plain head again");
+        let two = store.quote(&acme()).unwrap().unwrap();
+        assert_eq!(two.versions.len(), 2);
+        same(
+            &QuoteRecord::from_parts(two.head(), two.versions[..1].to_vec()),
+            &QuoteRecord::from_parts(two.head(), one.versions.clone()),
+        );
+        drop(store);
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        same(&store.quote(&acme()).unwrap().unwrap(), &two);
+    }
+
+    #[test]
+    fn a_first_version_moved_out_without_its_head_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), 1 << 20).unwrap();
+        append_next(&store, QuoteKind::Commit);
+        let key = quote_key(&acme());
+        // A crash after the first version's own insert, before the head's: still one
+        // record, read from the head.
+        let stale = version(1, QuoteKind::Adjust);
+        store
+            .quotes
+            .insert(version_key(&key, 1), encode(&stale, 1).unwrap())
+            .unwrap();
+        let one = store.quote(&acme()).unwrap().unwrap();
+        assert_eq!(one.versions[0].kind, QuoteKind::Commit);
+        assert_eq!(
+            store.state(&key).unwrap().unwrap().latest.unwrap().kind,
+            QuoteKind::Commit
+        );
+        append_next(&store, QuoteKind::Adjust);
+        let two = store.quote(&acme()).unwrap().unwrap();
+        let kinds: Vec<_> = two.versions.iter().map(|v| v.kind).collect();
+        assert_eq!(kinds, vec![QuoteKind::Commit, QuoteKind::Adjust]);
     }
 
     #[test]
