@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Interleaved A/B of Levy binaries (or zstd levels) on the sled commit path.
 
-    python3 scripts/bench_commit_ab.py BIN[:ZSTD_LEVEL][+BOUND] BIN[:ZSTD_LEVEL][+BOUND] ...
+    python3 scripts/bench_commit_ab.py BIN[:ZSTD_LEVEL][@CACHE_MB][+BOUND] ...
 
 Starts every binary at once (each its own temporary store, the demo account), warms each
 up, then in ROUNDS rounds (order alternating) measures on each: estimates at 64
@@ -10,6 +10,7 @@ the server's CPU per commit from /proc. Prints per round and the medians: commit
 estimates, CPU per commit, commit p99, and the data directory's size. An idle server
 costs the loaded one nothing measurable. NOEST=1 skips the estimates. Used for the
 "tried" lines of BENCHMARKS.md's commit section (binaries built from the commits named).
+@CACHE_MB sets that server's `[store] cache_mb` (sled's page cache; 32 by default).
 +BOUND sets LEVY_BENCH_BOUND for that server (a binary built by scripts/commit-bounds).
 """
 import os, sys, subprocess, tempfile, shutil
@@ -23,9 +24,11 @@ est_lua, com_lua, eenv, cenv = bh.demo_loads(tmp)
 try:
     for i, spec in enumerate(bins):
         spec_bin, _, bound = spec.partition("+")
+        spec_bin, _, cache = spec_bin.partition("@")
         b, _, level = spec_bin.partition(":")
         d = os.path.join(tmp, f"d{i}"); cfg = os.path.join(tmp, f"c{i}.toml")
-        bh.demo_config(cfg, d, f'[store]\nzstd_level = {level}\n' if level else '')
+        store = (f'zstd_level = {level}\n' if level else '') + (f'cache_mb = {cache}\n' if cache else '')
+        bh.demo_config(cfg, d, f'[store]\n{store}' if store else '')
         env = {**os.environ, "LEVY_ADMIN_TOKEN": bh.ADMIN_TOKEN, "LEVY_LOG": "warn", "LEVY_BENCH_BOUND": bound}
         p, addr = bh.start([b, "serve", "--config", cfg], env, bh.PATTERNS)
         servers.append((spec, p, addr["public"]))
