@@ -117,7 +117,7 @@ fn version_key(quote_key: &[u8], version: u32) -> Vec<u8> {
 
 /// The account a tagged quote key (head or version) belongs to.
 fn account_of(tagged_key: &[u8]) -> Option<&[u8]> {
-    components(&tagged_key[1.min(tagged_key.len())..]).next()
+    components(tagged_key.get(1..)?).next()
 }
 
 /// The store hash of a tagged head key (its third component), read from the key so that
